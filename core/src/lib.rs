@@ -1,0 +1,23 @@
+//! `vigil-core`: the shared core of Vigil's guard apps.
+//!
+//! It captures a guard's shift offline into a local SQLite store, checks locations and
+//! checkpoint scans, and syncs every record to the Security Operations Center (SOC) when the
+//! network allows. It knows nothing about UniFFI: `vigil-ffi` wraps it for Kotlin and Swift.
+//!
+//! Start with [`Vigil`]: open it on a file path with a [`Config`], capture records with its
+//! methods, and call [`Vigil::sync_now`] when the network is back.
+
+pub mod checkin;
+pub mod clock;
+pub mod error;
+pub mod location;
+pub mod model;
+pub mod protocol;
+pub mod store;
+pub mod sync;
+mod vigil;
+pub mod wording;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use vigil::{CheckIn, Config, FixOutcome, PanicOutcome, ShiftReport, SyncSummary, Vigil};

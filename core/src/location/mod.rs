@@ -1,0 +1,24 @@
+//! Location: distances, plausibility of fixes and site geofences.
+
+mod geofence;
+mod plausibility;
+
+pub use geofence::inside_perimeter;
+pub use plausibility::{FixChecker, PlausibilityLimits};
+
+use geo::{Distance, Haversine, Point};
+
+use crate::model::{Fix, LatLon};
+
+/// Returns the great-circle distance between two points in metres (haversine on the GRS 80
+/// mean radius; within 0.5% of the ellipsoidal distance).
+pub fn distance_m(a: LatLon, b: LatLon) -> f64 {
+    Haversine.distance(Point::new(a.longitude, a.latitude), Point::new(b.longitude, b.latitude))
+}
+
+impl Fix {
+    /// Returns the fix's position.
+    pub fn position(&self) -> LatLon {
+        LatLon { latitude: self.latitude, longitude: self.longitude }
+    }
+}

@@ -1,0 +1,11 @@
+//! The records a guard's device captures and the assignments it receives.
+
+mod fix;
+mod record;
+mod site;
+
+pub use fix::{Fix, FixFlag, FixSource, Location, NoFixReason};
+pub use record::{
+    AlertKind, CheckinReason, Incident, Record, RecordBody, ScanMethod, Severity, Verification,
+};
+pub use site::{Checkpoint, CheckpointTag, LatLon, Site, Tour};

@@ -1,0 +1,227 @@
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{FixFlag, Location};
+
+/// One captured record: the unit that is stored, queued and synced.
+///
+/// The JSON form of this type is the wire format of the sync protocol, so its field names
+/// are stable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// A UUIDv7 generated on the device when the record was captured; it makes every upload
+    /// idempotent.
+    pub id: Uuid,
+    /// The enrolled device that captured the record.
+    pub device_id: String,
+    /// The guard signed in on the device.
+    pub guard_id: String,
+    /// The shift the record belongs to, if one was active.
+    pub shift_id: Option<Uuid>,
+    /// A per-device sequence number, starting at 1 and increasing by 1 with every record.
+    pub seq: u64,
+    /// The device's wall-clock time at capture, in milliseconds since the Unix epoch.
+    pub captured_at_ms: i64,
+    /// The fix attached to the record, or why there is none.
+    pub location: Location,
+    /// What was captured.
+    #[serde(flatten)]
+    pub body: RecordBody,
+}
+
+/// The kind-specific content of a [`Record`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
+pub enum RecordBody {
+    /// The guard started a shift.
+    ShiftStart {
+        /// The site the shift is at, if assigned.
+        site_id: Option<String>,
+    },
+    /// The guard ended the shift.
+    ShiftEnd,
+    /// A location fix; the fix itself is the record's location.
+    Fix {
+        /// Why the fix is not trusted; empty when it is.
+        flags: Vec<FixFlag>,
+    },
+    /// An incident report.
+    Incident(Incident),
+    /// A checkpoint scan with its verification result.
+    CheckpointScan {
+        /// How the tag was read.
+        method: ScanMethod,
+        /// The raw identifier read from the tag.
+        payload: String,
+        /// The result of checking the scan against the site's checkpoints.
+        verification: Verification,
+    },
+    /// A panic alert.
+    Panic {
+        /// What raised the alert.
+        alert: AlertKind,
+    },
+}
+
+impl RecordBody {
+    /// Returns the stable name of the record's kind, as stored and sent.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RecordBody::ShiftStart { .. } => "shift_start",
+            RecordBody::ShiftEnd => "shift_end",
+            RecordBody::Fix { .. } => "fix",
+            RecordBody::Incident(_) => "incident",
+            RecordBody::CheckpointScan { .. } => "checkpoint_scan",
+            RecordBody::Panic { .. } => "panic",
+        }
+    }
+
+    /// Returns the sync priority of the kind: lower numbers are sent first.
+    pub fn priority(&self) -> u8 {
+        match self {
+            RecordBody::Panic { .. } => 0,
+            RecordBody::Incident(_) => 1,
+            RecordBody::CheckpointScan { .. } => 2,
+            RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => 2,
+            RecordBody::Fix { .. } => 3,
+        }
+    }
+}
+
+/// An incident as the guard reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// A category from the SOC's list, such as `intrusion` or `fire`.
+    pub category: String,
+    /// How serious the guard judges it.
+    pub severity: Severity,
+    /// The guard's description.
+    pub text: String,
+}
+
+/// The severity of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth noting; no action needed.
+    Low,
+    /// Needs follow-up.
+    Medium,
+    /// Needs action during the shift.
+    High,
+    /// Needs action now.
+    Critical,
+}
+
+/// How a checkpoint was scanned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMethod {
+    /// An NFC tag's UID.
+    Nfc,
+    /// A QR code's text.
+    Qr,
+    /// A Bluetooth Low Energy beacon's id.
+    Ble,
+    /// The guard's position alone, for checkpoints without a tag.
+    Gps,
+}
+
+impl ScanMethod {
+    /// Returns the stable name of the method, as stored and sent.
+    pub fn code(self) -> &'static str {
+        match self {
+            ScanMethod::Nfc => "nfc",
+            ScanMethod::Qr => "qr",
+            ScanMethod::Ble => "ble",
+            ScanMethod::Gps => "gps",
+        }
+    }
+}
+
+/// What raised a panic alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// The guard pressed the panic button.
+    Panic,
+}
+
+/// The result of verifying a checkpoint scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    /// Whether the scan counts as a visit of the checkpoint.
+    pub accepted: bool,
+    /// The checkpoint the tag belongs to, when it is known.
+    pub checkpoint_id: Option<String>,
+    /// Why the scan was not accepted; empty when it was.
+    pub reasons: Vec<CheckinReason>,
+}
+
+/// A reason a check-in was refused, as a stable code with parameters.
+///
+/// Apps show it through [`crate::wording::checkin_reason_text`] or their own translation of
+/// the code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum CheckinReason {
+    /// No checkpoint of any stored site has this tag.
+    UnknownTag,
+    /// The tag belongs to a checkpoint of another site than the shift's.
+    WrongSite {
+        /// The site of the scanned checkpoint.
+        checkpoint_site_id: String,
+    },
+    /// The guard's fix is too far from the checkpoint, even allowing for its accuracy.
+    TooFar {
+        /// Distance from the fix to the checkpoint, in metres.
+        distance_m: f64,
+        /// Accuracy of the fix, in metres.
+        accuracy_m: f64,
+        /// The checkpoint's radius, in metres.
+        radius_m: f64,
+    },
+    /// The fix is too imprecise to place the guard at a checkpoint.
+    FixTooInaccurate {
+        /// Accuracy of the fix, in metres.
+        accuracy_m: f64,
+        /// The largest accuracy accepted, in metres.
+        max_accuracy_m: f64,
+    },
+    /// There is no trusted, recent fix to compare with the checkpoint's position.
+    NoFix,
+}
+
+impl CheckinReason {
+    /// Returns the stable code of the reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CheckinReason::UnknownTag => "unknown_tag",
+            CheckinReason::WrongSite { .. } => "wrong_site",
+            CheckinReason::TooFar { .. } => "too_far",
+            CheckinReason::FixTooInaccurate { .. } => "fix_too_inaccurate",
+            CheckinReason::NoFix => "no_fix",
+        }
+    }
+
+    /// Returns the reason's parameters as name and value pairs, with distances rounded to
+    /// whole metres.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let metres = |value: f64| format!("{value:.0}");
+        match self {
+            CheckinReason::UnknownTag | CheckinReason::NoFix => Vec::new(),
+            CheckinReason::WrongSite { checkpoint_site_id } => {
+                vec![("checkpoint_site_id", checkpoint_site_id.clone())]
+            }
+            CheckinReason::TooFar { distance_m, accuracy_m, radius_m } => vec![
+                ("distance_m", metres(*distance_m)),
+                ("accuracy_m", metres(*accuracy_m)),
+                ("radius_m", metres(*radius_m)),
+            ],
+            CheckinReason::FixTooInaccurate { accuracy_m, max_accuracy_m } => vec![
+                ("accuracy_m", metres(*accuracy_m)),
+                ("max_accuracy_m", metres(*max_accuracy_m)),
+            ],
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! The sync protocol between a device and the SOC server: request and response bodies.
+//!
+//! Both sides use these types, so a change here changes the wire format. `docs/protocol.md`
+//! describes the endpoints that carry them.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::model::{Record, Site};
+
+/// The protocol version; it is the path prefix of every endpoint (`/v1/...`).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The header that carries a device's bearer token, as `Authorization: Bearer <token>`.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// `POST /v1/enroll`: registers a device with the SOC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// The device's id, chosen by the app and stable for the installation.
+    pub device_id: String,
+    /// The guard signed in on the device.
+    pub guard_id: String,
+    /// The code the SOC issued for this enrollment.
+    pub enrollment_code: String,
+}
+
+/// The reply to [`EnrollRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The token the device sends with every later request.
+    pub device_token: String,
+    /// The server's clock at the reply, in milliseconds since the Unix epoch.
+    pub server_time_ms: i64,
+}
+
+/// `POST /v1/records`: a batch of records from the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The records, in outbox order.
+    pub records: Vec<Record>,
+}
+
+/// The reply to [`PushRequest`]. Every record of the request is in exactly one of the two
+/// lists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Records now durably stored on the server, including ones it already had.
+    pub acked: Vec<Uuid>,
+    /// Records the server will never store; sending them again will not help.
+    pub rejected: Vec<RejectedRecord>,
+    /// The server's clock at the reply, in milliseconds since the Unix epoch.
+    pub server_time_ms: i64,
+}
+
+/// A record the server refused, with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRecord {
+    /// The refused record.
+    pub id: Uuid,
+    /// A stable code: `invalid_record`, `wrong_device` or `id_conflict`.
+    pub code: String,
+    /// A human-readable explanation in English.
+    pub message: String,
+}
+
+/// `POST /v1/panic`: one panic alert, sent on its own lane ahead of the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanicRequest {
+    /// The panic record.
+    pub record: Record,
+}
+
+/// The reply to [`PanicRequest`]: the SOC has durably stored the alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PanicResponse {
+    /// The id of the stored alert.
+    pub id: Uuid,
+    /// When the server stored the alert, in milliseconds since the Unix epoch.
+    pub delivered_at_ms: i64,
+    /// The server's clock at the reply, in milliseconds since the Unix epoch.
+    pub server_time_ms: i64,
+}
+
+/// The reply to `GET /v1/assignments?cursor=N`: the sites changed after `cursor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignmentsResponse {
+    /// The cursor to send on the next pull.
+    pub cursor: i64,
+    /// The sites assigned to this device that changed since the request's cursor, whole.
+    pub sites: Vec<Site>,
+    /// The server's clock at the reply, in milliseconds since the Unix epoch.
+    pub server_time_ms: i64,
+}
+
+/// The body of every error reply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// A machine-readable code and an English message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable code, such as `unauthorized` or `invalid_request`.
+    pub code: String,
+    /// A human-readable explanation in English.
+    pub message: String,
+}

@@ -1,0 +1,230 @@
+//! Appending and reading records.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+use super::{Store, SyncState};
+use crate::error::{Error, Result};
+use crate::model::{Location, Record, RecordBody};
+
+/// A record ready to be stored; the store assigns its sequence number.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    /// The record's UUIDv7.
+    pub id: Uuid,
+    /// The device that captures it.
+    pub device_id: String,
+    /// The guard signed in.
+    pub guard_id: String,
+    /// The active shift, if any.
+    pub shift_id: Option<Uuid>,
+    /// Device wall-clock time of the capture, in milliseconds since the Unix epoch.
+    pub captured_at_ms: i64,
+    /// The attached fix, or why there is none.
+    pub location: Location,
+    /// What was captured.
+    pub body: RecordBody,
+}
+
+const NEXT_SEQ: &str = "next_seq";
+
+impl Store {
+    /// Stores records and queues them for sync, all in one durable transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::StorageFull`] or [`Error::Storage`]; then none of the records was stored.
+    pub fn append(&self, records: Vec<NewRecord>) -> Result<Vec<Record>> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+
+        let stored = insert_records(&transaction, records)?;
+
+        transaction.commit()?;
+        Ok(stored)
+    }
+
+    /// Stores a shift-start record and opens the shift, in one durable transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if a shift is already open; storage errors as
+    /// [`Store::append`].
+    pub fn open_shift(&self, record: NewRecord, site_id: Option<String>) -> Result<Record> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+
+        if open_shift_id(&transaction)?.is_some() {
+            return Err(Error::InvalidState("a shift is already active; end it first".into()));
+        }
+        let started_at_ms = record.captured_at_ms;
+        let stored = insert_records(&transaction, vec![record])?.remove(0);
+        transaction.execute(
+            "INSERT INTO shifts (id, site_id, started_at_ms) VALUES (?1, ?2, ?3)",
+            params![stored.id.to_string(), site_id, started_at_ms],
+        )?;
+
+        transaction.commit()?;
+        Ok(stored)
+    }
+
+    /// Stores a shift-end record and closes the shift it names, in one durable transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if no shift is open; storage errors as [`Store::append`].
+    pub fn close_shift(&self, record: NewRecord) -> Result<Record> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+
+        let Some((shift_id, _)) = open_shift_id(&transaction)? else {
+            return Err(Error::InvalidState("no shift is active; start one first".into()));
+        };
+        let ended_at_ms = record.captured_at_ms;
+        let stored = insert_records(&transaction, vec![record])?.remove(0);
+        transaction.execute(
+            "UPDATE shifts SET ended_at_ms = ?1 WHERE id = ?2",
+            params![ended_at_ms, shift_id.to_string()],
+        )?;
+
+        transaction.commit()?;
+        Ok(stored)
+    }
+
+    /// Returns the open shift's id and site, if a shift is open.
+    pub fn active_shift(&self) -> Result<Option<(Uuid, Option<String>)>> {
+        let connection = self.lock();
+        open_shift_id(&connection)
+    }
+
+    /// Returns the most recent shift, open or closed, with its site.
+    pub fn latest_shift(&self) -> Result<Option<(Uuid, Option<String>)>> {
+        let connection = self.lock();
+        let row = connection
+            .query_row(
+                "SELECT id, site_id FROM shifts ORDER BY started_at_ms DESC, rowid DESC LIMIT 1",
+                [],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+            )
+            .optional()?;
+        row.map(|(id, site)| Ok((parse_uuid(&id)?, site))).transpose()
+    }
+
+    /// Returns the record with this id and its sync state.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if there is no such record.
+    pub fn record(&self, id: Uuid) -> Result<(Record, SyncState)> {
+        let connection = self.lock();
+        let row = connection
+            .query_row(
+                "SELECT body, sync_state FROM records WHERE id = ?1",
+                [id.to_string()],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            )
+            .optional()?;
+        let Some((body, state)) = row else {
+            return Err(Error::NotFound { what: "record", id: id.to_string() });
+        };
+        Ok((serde_json::from_str(&body)?, SyncState::from_sql(state)?))
+    }
+
+    /// Visits every record of a shift in capture order, with its sync state, without
+    /// loading them all at once.
+    pub fn for_each_in_shift(
+        &self,
+        shift_id: Uuid,
+        mut visit: impl FnMut(Record, SyncState),
+    ) -> Result<()> {
+        let connection = self.lock();
+        let mut statement = connection
+            .prepare("SELECT body, sync_state FROM records WHERE shift_id = ?1 ORDER BY seq")?;
+        let mut rows = statement.query([shift_id.to_string()])?;
+        while let Some(row) = rows.next()? {
+            let record: Record = serde_json::from_str(&row.get::<_, String>(0)?)?;
+            visit(record, SyncState::from_sql(row.get(1)?)?);
+        }
+        Ok(())
+    }
+}
+
+fn insert_records(transaction: &Transaction<'_>, records: Vec<NewRecord>) -> Result<Vec<Record>> {
+    let mut next_seq: u64 = transaction
+        .query_row("SELECT value FROM settings WHERE key = ?1", [NEXT_SEQ], |row| {
+            row.get::<_, String>(0)
+        })
+        .optional()?
+        .map(|value| value.parse::<u64>())
+        .transpose()
+        .map_err(|error| Error::Corrupt(format!("invalid stored sequence number: {error}")))?
+        .unwrap_or(1);
+
+    let mut insert_record = transaction.prepare_cached(
+        "INSERT INTO records (id, seq, kind, shift_id, captured_at_ms, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut enqueue = transaction
+        .prepare_cached("INSERT INTO outbox (record_id, priority, seq) VALUES (?1, ?2, ?3)")?;
+
+    let mut stored = Vec::with_capacity(records.len());
+    for new in records {
+        let record = Record {
+            id: new.id,
+            device_id: new.device_id,
+            guard_id: new.guard_id,
+            shift_id: new.shift_id,
+            seq: next_seq,
+            captured_at_ms: new.captured_at_ms,
+            location: new.location,
+            body: new.body,
+        };
+        let body = serde_json::to_string(&record)
+            .map_err(|error| Error::invalid("record", error.to_string()))?;
+        let id = record.id.to_string();
+        let seq = i64::try_from(next_seq)
+            .map_err(|_| Error::Corrupt("sequence number overflow".into()))?;
+
+        insert_record.execute(params![
+            id,
+            seq,
+            record.body.kind(),
+            record.shift_id.map(|shift| shift.to_string()),
+            record.captured_at_ms,
+            body,
+        ])?;
+        enqueue.execute(params![id, record.body.priority(), seq])?;
+
+        next_seq += 1;
+        stored.push(record);
+    }
+
+    transaction.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![NEXT_SEQ, next_seq.to_string()],
+    )?;
+    Ok(stored)
+}
+
+fn open_shift_id(connection: &rusqlite::Connection) -> Result<Option<(Uuid, Option<String>)>> {
+    let row = connection
+        .query_row(
+            "SELECT id, site_id FROM shifts WHERE ended_at_ms IS NULL
+             ORDER BY started_at_ms DESC LIMIT 1",
+            [],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?)),
+        )
+        .optional()?;
+    row.map(|(id, site)| Ok((parse_uuid(&id)?, site))).transpose()
+}
+
+pub(super) fn parse_uuid(text: &str) -> Result<Uuid> {
+    Uuid::parse_str(text).map_err(|error| Error::Corrupt(format!("invalid stored id: {error}")))
+}
+
+
+#[cfg(test)]
+pub(super) fn insert_for_test(transaction: &Transaction<'_>, record: NewRecord) -> Record {
+    insert_records(transaction, vec![record]).unwrap().remove(0)
+}

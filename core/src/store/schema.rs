@@ -1,0 +1,101 @@
+//! Pragmas and schema migrations of the device database.
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// Sets the connection pragmas. Every pragma the store depends on is set here.
+pub(crate) fn apply_pragmas(connection: &Connection) -> Result<()> {
+    // WAL lets readers run while a record is being written, and a crash in the middle of a
+    // write leaves the last committed state intact.
+    let mode: String = connection.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt(format!("the database refused WAL mode (got {mode})")));
+    }
+
+    // FULL syncs the WAL to disk at every commit, so a record is durable once its capture
+    // call returns. NORMAL would be faster but can lose the last commits on power loss.
+    connection.pragma_update(None, "synchronous", "FULL")?;
+
+    // The outbox refers to records; SQLite checks that only when asked to.
+    connection.pragma_update(None, "foreign_keys", "ON")?;
+
+    // Wait for a lock held by another connection to the same file instead of failing at once.
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+
+    Ok(())
+}
+
+/// The schema migrations, in order: migration `n` (from 1) upgrades `user_version` `n - 1`
+/// to `n`. Append new ones; never edit one that has shipped.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: records and the outbox.
+    "CREATE TABLE records (
+        id TEXT PRIMARY KEY NOT NULL,
+        seq INTEGER NOT NULL UNIQUE,
+        kind TEXT NOT NULL,
+        shift_id TEXT,
+        captured_at_ms INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        sync_state INTEGER NOT NULL DEFAULT 0,
+        acked_at_ms INTEGER,
+        rejection TEXT
+    ) STRICT;
+    CREATE INDEX records_by_shift ON records (shift_id, seq);
+    CREATE TABLE outbox (
+        record_id TEXT PRIMARY KEY NOT NULL REFERENCES records (id),
+        priority INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+    CREATE INDEX outbox_order ON outbox (priority, seq);
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+    ) STRICT;",
+    // 2: shifts and the assignments pulled from the SOC.
+    "CREATE TABLE shifts (
+        id TEXT PRIMARY KEY NOT NULL REFERENCES records (id),
+        site_id TEXT,
+        started_at_ms INTEGER NOT NULL,
+        ended_at_ms INTEGER
+    ) STRICT;
+    CREATE TABLE sites (
+        id TEXT PRIMARY KEY NOT NULL,
+        revision INTEGER NOT NULL,
+        body TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE checkpoint_tags (
+        method TEXT NOT NULL,
+        value TEXT NOT NULL,
+        site_id TEXT NOT NULL REFERENCES sites (id) ON DELETE CASCADE,
+        checkpoint_id TEXT NOT NULL,
+        PRIMARY KEY (method, value, site_id)
+    ) STRICT;",
+];
+
+/// Upgrades the schema to the newest version, one migration per transaction.
+pub(crate) fn migrate(connection: &mut Connection) -> Result<()> {
+    migrate_to(connection, MIGRATIONS.len())
+}
+
+/// Upgrades the schema to `target` versions; tests use it to build an older database.
+pub(crate) fn migrate_to(connection: &mut Connection, target: usize) -> Result<()> {
+    let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(Error::Corrupt(format!(
+            "the database has schema version {current}, newer than this library's {}; \
+             update the app",
+            MIGRATIONS.len()
+        )));
+    }
+
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
+        let transaction = connection.transaction()?;
+        transaction.execute_batch(sql)?;
+        transaction.pragma_update(None, "user_version", index + 1)?;
+        transaction.commit()?;
+        tracing::info!(version = index + 1, "upgraded the database schema");
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! The HTTP side of sync: one method per endpoint of `docs/protocol.md`.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::protocol::{
+    AssignmentsResponse, EnrollRequest, EnrollResponse, ErrorResponse, PanicRequest,
+    PanicResponse, PushRequest, PushResponse,
+};
+
+/// A client of the SOC server's sync protocol.
+#[derive(Debug, Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl SyncClient {
+    /// Creates a client for the server at `base_url`, such as `http://127.0.0.1:8443`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the URL is not http or https.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(Error::invalid("server_url", format!("{base_url:?} is not an http(s) URL")));
+        }
+
+        // NOTE: plain HTTP only; TLS and certificate pinning are not built in yet.
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|error| Error::invalid("server_url", error.to_string()))?;
+        Ok(Self { http, base_url })
+    }
+
+    /// Enrolls the device and returns its token.
+    pub async fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse> {
+        self.post("/v1/enroll", None, request).await
+    }
+
+    /// Pushes a batch of records.
+    pub async fn push(&self, token: &str, request: &PushRequest) -> Result<PushResponse> {
+        self.post("/v1/records", Some(token), request).await
+    }
+
+    /// Sends one panic alert on the fast path.
+    pub async fn panic(&self, token: &str, request: &PanicRequest) -> Result<PanicResponse> {
+        self.post("/v1/panic", Some(token), request).await
+    }
+
+    /// Pulls the sites that changed after `cursor`.
+    pub async fn assignments(&self, token: &str, cursor: i64) -> Result<AssignmentsResponse> {
+        let url = format!("{}/v1/assignments?cursor={cursor}", self.base_url);
+        let request = self.http.get(url).bearer_auth(token);
+        decode(request.send().await.map_err(offline)?).await
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &B,
+    ) -> Result<R> {
+        let body = serde_json::to_vec(body)
+            .map_err(|error| Error::invalid("request", error.to_string()))?;
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        decode(request.send().await.map_err(offline)?).await
+    }
+}
+
+fn offline(error: reqwest::Error) -> Error {
+    Error::Offline(without_url(error).to_string())
+}
+
+/// Drops the URL from a reqwest error: it names the SOC's host, which is configuration,
+/// not something to repeat in every log line.
+fn without_url(error: reqwest::Error) -> reqwest::Error {
+    error.without_url()
+}
+
+async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(offline)?;
+
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map_err(|error| Error::Server {
+            status: 0,
+            message: format!("invalid reply to a {status} response: {error}"),
+        });
+    }
+
+    let message = match serde_json::from_slice::<ErrorResponse>(&bytes) {
+        Ok(reply) => format!("{}: {}", reply.error.code, reply.error.message),
+        Err(_) => format!("unreadable error reply ({} bytes)", bytes.len()),
+    };
+    Err(Error::Server { status: status.as_u16(), message })
+}
+
+/// Returns whether the server refused the device's token.
+pub(crate) fn is_unauthorized(error: &Error) -> bool {
+    matches!(error, Error::Server { status, .. } if *status == StatusCode::UNAUTHORIZED.as_u16())
+}

@@ -1,0 +1,305 @@
+//! Capturing records: shifts, fixes, incidents, checkpoint scans and panic alerts.
+
+use uuid::Uuid;
+
+use super::Vigil;
+use crate::checkin::{ScannedCheckpoint, verify_checkin};
+use crate::error::{Error, Result};
+use crate::model::{
+    AlertKind, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody, ScanMethod,
+    Verification,
+};
+use crate::store::NewRecord;
+
+/// Longest incident text accepted, in bytes (about four pages).
+pub const MAX_INCIDENT_TEXT_BYTES: usize = 16 * 1024;
+
+/// Longest incident category accepted, in bytes.
+pub const MAX_CATEGORY_BYTES: usize = 64;
+
+/// Longest scanned payload accepted, in bytes. The largest QR code holds 2,953 bytes.
+pub const MAX_SCAN_PAYLOAD_BYTES: usize = 4096;
+
+/// What happened to one fix of a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixOutcome {
+    /// The fix is stored; the flags say why it is not trusted, if they are not empty.
+    Stored {
+        /// The id of the fix record.
+        id: Uuid,
+        /// Why the fix is not trusted; empty when it is.
+        flags: Vec<FixFlag>,
+    },
+    /// The fix has an invalid value and was not stored.
+    Rejected {
+        /// The invalid field.
+        field: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}
+
+/// A stored checkpoint scan and its verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckIn {
+    /// The id of the scan record.
+    pub record_id: Uuid,
+    /// Whether the scan counts, and why not.
+    pub verification: Verification,
+}
+
+/// A stored panic alert and whether the SOC has it yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanicOutcome {
+    /// The id of the alert record.
+    pub record_id: Uuid,
+    /// When the SOC confirmed it stored the alert, by the server's clock; `None` while
+    /// the alert waits in the outbox.
+    pub delivered_at_ms: Option<i64>,
+}
+
+impl Vigil {
+    /// Starts a shift, at a site if one is assigned.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if a shift is already active; [`Error::NotFound`] if the site
+    /// is not stored; storage errors.
+    pub fn start_shift(&self, site_id: Option<String>) -> Result<Record> {
+        if let Some(site) = &site_id {
+            if self.store().site(site)?.is_none() {
+                return Err(Error::NotFound { what: "site", id: site.clone() });
+            }
+        }
+
+        let id = Uuid::now_v7();
+        let body = RecordBody::ShiftStart { site_id: site_id.clone() };
+        let mut record = self.new_record(Some(id), self.current_location(), body);
+        record.id = id;
+        let stored = self.store().open_shift(record, site_id)?;
+
+        tracing::info!(shift = %stored.id, "shift started");
+        Ok(stored)
+    }
+
+    /// Ends the active shift.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if no shift is active; storage errors.
+    pub fn end_shift(&self) -> Result<Record> {
+        let shift_id = self.active_shift_id()?;
+        let record = self.new_record(shift_id, self.current_location(), RecordBody::ShiftEnd);
+        let stored = self.store().close_shift(record)?;
+        tracing::info!(shift = ?stored.shift_id, "shift ended");
+        Ok(stored)
+    }
+
+    /// Checks and stores a batch of fixes in one transaction, in the order given.
+    ///
+    /// Invalid fixes (NaN, out of range) are not stored and come back as
+    /// [`FixOutcome::Rejected`]; the rest are stored, flagged when implausible.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors only; then no fix of the batch was stored.
+    pub fn record_fixes(&self, fixes: Vec<Fix>) -> Result<Vec<FixOutcome>> {
+        let now_ms = self.now_ms();
+        let shift_id = self.active_shift_id()?;
+
+        let mut checker = self.fix_checker();
+        let before = checker.clone();
+        let mut outcomes = Vec::with_capacity(fixes.len());
+        let mut records = Vec::with_capacity(fixes.len());
+
+        for fix in fixes {
+            if let Err(Error::InvalidInput { field, reason }) = fix.validate() {
+                outcomes.push(FixOutcome::Rejected { field, reason });
+                continue;
+            }
+            let flags = checker.check(&fix, now_ms);
+            let body = RecordBody::Fix { flags: flags.clone() };
+            let record = self.new_record(shift_id, Location::Fix(fix), body);
+            outcomes.push(FixOutcome::Stored { id: record.id, flags });
+            records.push(record);
+        }
+
+        if let Err(error) = self.store().append(records) {
+            // The batch was not stored, so the checker must not remember it either.
+            *checker = before;
+            return Err(error);
+        }
+        Ok(outcomes)
+    }
+
+    /// Stores an incident report with the current fix.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or oversized category or text; storage errors.
+    pub fn log_incident(&self, incident: Incident) -> Result<Record> {
+        check_text("incident.category", &incident.category, MAX_CATEGORY_BYTES)?;
+        check_text("incident.text", &incident.text, MAX_INCIDENT_TEXT_BYTES)?;
+
+        let shift_id = self.active_shift_id()?;
+        let record = self.new_record(shift_id, self.current_location(), RecordBody::Incident(incident));
+        let stored = self.store().append(vec![record])?.remove(0);
+        tracing::info!(record = %stored.id, "incident logged");
+        Ok(stored)
+    }
+
+    /// Verifies and stores a checkpoint scan. A refused scan is stored too, with its
+    /// reasons, because an attempt is evidence.
+    ///
+    /// For [`ScanMethod::Gps`] the payload is the checkpoint's id; otherwise it is the raw
+    /// identifier read from the tag.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or oversized payload; storage errors.
+    pub fn scan_checkpoint(&self, method: ScanMethod, payload: &str) -> Result<CheckIn> {
+        check_text("payload", payload, MAX_SCAN_PAYLOAD_BYTES)?;
+
+        let location = self.current_location();
+        let verification = self.verify_scan(method, payload, &location)?;
+
+        let body = RecordBody::CheckpointScan {
+            method,
+            payload: payload.to_string(),
+            verification: verification.clone(),
+        };
+        let record = self.new_record(self.active_shift_id()?, location, body);
+        let stored = self.store().append(vec![record])?.remove(0);
+
+        tracing::info!(record = %stored.id, accepted = verification.accepted, "checkpoint scanned");
+        Ok(CheckIn { record_id: stored.id, verification })
+    }
+
+    /// Stores a panic alert durably. It goes first at the next sync; use
+    /// [`Vigil::raise_panic_and_send`] to also send it at once.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors only: a panic needs no shift, no fix and no enrollment.
+    pub fn raise_panic(&self) -> Result<Record> {
+        // A panic must be stored even if the shift lookup fails, so that error is ignored.
+        let shift_id = self.active_shift_id().ok().flatten();
+        let body = RecordBody::Panic { alert: AlertKind::Panic };
+        let record = self.new_record(shift_id, self.current_location(), body);
+        let stored = self.store().append(vec![record])?.remove(0);
+        tracing::warn!(record = %stored.id, "panic alert raised");
+        Ok(stored)
+    }
+
+    /// Stores a panic alert, then sends it at once on the panic lane, ahead of the outbox.
+    /// If it cannot be delivered now it stays queued and goes first at the next sync.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors only; a failed send is reported as `delivered_at_ms: None`.
+    ///
+    /// # Cancel safety
+    ///
+    /// The alert is stored before the first await; cancelling after that leaves it queued.
+    pub async fn raise_panic_and_send(&self) -> Result<PanicOutcome> {
+        let record = self.blocking(|vigil| vigil.raise_panic()).await?;
+        let delivered_at_ms = match self.deliver_panic(&record).await {
+            Ok(delivered_at_ms) => Some(delivered_at_ms),
+            Err(error) => {
+                tracing::warn!(record = %record.id, %error, "panic alert not delivered yet; queued");
+                None
+            }
+        };
+        Ok(PanicOutcome { record_id: record.id, delivered_at_ms })
+    }
+
+    /// Returns the newest trusted fix if it is recent enough, or why there is none.
+    pub fn current_location(&self) -> Location {
+        let checker = self.fix_checker();
+        let Some(fix) = checker.last_trusted() else {
+            return Location::NoFix { reason: NoFixReason::Unavailable };
+        };
+        if self.now_ms() - fix.fix_time_ms > self.config().max_fix_age_ms {
+            return Location::NoFix { reason: NoFixReason::Stale };
+        }
+        Location::Fix(fix.clone())
+    }
+
+    fn verify_scan(
+        &self,
+        method: ScanMethod,
+        payload: &str,
+        location: &Location,
+    ) -> Result<Verification> {
+        let shift_site = self.store().active_shift()?.and_then(|(_, site)| site);
+
+        // For a GPS check-in the payload names the checkpoint; search the shift's site first.
+        let candidates = if method == ScanMethod::Gps {
+            let mut found = Vec::new();
+            for site in self.store().sites()? {
+                if site.checkpoint(payload).is_some() {
+                    found.push((site.id.clone(), payload.to_string()));
+                }
+            }
+            found
+        } else {
+            self.store().find_tag(method, payload)?
+        };
+
+        let chosen = candidates
+            .iter()
+            .find(|(site_id, _)| shift_site.as_deref().is_none_or(|shift| shift == site_id))
+            .or(candidates.first());
+        let Some((site_id, checkpoint_id)) = chosen else {
+            return Ok(verify_checkin(ScannedCheckpoint::Unknown, location, &self.config().checkin));
+        };
+
+        let Some(site) = self.store().site(site_id)? else {
+            return Ok(verify_checkin(ScannedCheckpoint::Unknown, location, &self.config().checkin));
+        };
+        let Some(checkpoint) = site.checkpoint(checkpoint_id) else {
+            return Ok(verify_checkin(ScannedCheckpoint::Unknown, location, &self.config().checkin));
+        };
+
+        let scanned = match &shift_site {
+            Some(shift) if shift != site_id => {
+                ScannedCheckpoint::OtherSite { site_id: site_id.as_str(), checkpoint }
+            }
+            _ => ScannedCheckpoint::Found(checkpoint),
+        };
+        Ok(verify_checkin(scanned, location, &self.config().checkin))
+    }
+
+    fn active_shift_id(&self) -> Result<Option<Uuid>> {
+        Ok(self.store().active_shift()?.map(|(id, _)| id))
+    }
+
+    /// Builds a record captured now, ready to store.
+    fn new_record(&self, shift_id: Option<Uuid>, location: Location, body: RecordBody) -> NewRecord {
+        NewRecord {
+            id: Uuid::now_v7(),
+            device_id: self.config().device_id.clone(),
+            guard_id: self.config().guard_id.clone(),
+            shift_id,
+            captured_at_ms: self.now_ms(),
+            location,
+            body,
+        }
+    }
+}
+
+fn check_text(field: &str, text: &str, max_bytes: usize) -> Result<()> {
+    if text.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if text.len() > max_bytes {
+        return Err(Error::invalid(
+            field,
+            format!("{} bytes is over the limit of {max_bytes}", text.len()),
+        ));
+    }
+    if text.contains('\0') {
+        return Err(Error::invalid(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}

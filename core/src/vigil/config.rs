@@ -1,0 +1,91 @@
+use crate::checkin::CheckinPolicy;
+use crate::error::{Error, Result};
+use crate::location::PlausibilityLimits;
+
+/// How a device opens its store and reaches its SOC.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The device's id, stable for the installation.
+    pub device_id: String,
+    /// The guard signed in on the device.
+    pub guard_id: String,
+    /// The SOC server's base URL, such as `https://soc.example.com`.
+    pub server_url: String,
+    /// The code the SOC issued to enroll this device.
+    pub enrollment_code: String,
+    /// Oldest age, in milliseconds, of a fix attached to an event; an older fix is reported
+    /// as "no fix" rather than as a stale position.
+    pub max_fix_age_ms: i64,
+    /// Most records sent in one push.
+    pub batch_size: usize,
+    /// How many times one sync step is tried before `sync_now` gives up.
+    pub sync_attempts: u32,
+    /// The first retry delay in milliseconds; each retry doubles it, with jitter.
+    pub retry_base_delay_ms: u64,
+    /// Time limit of one HTTP request, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Limits for flagging implausible fixes.
+    pub plausibility: PlausibilityLimits,
+    /// Limits for accepting a check-in.
+    pub checkin: CheckinPolicy,
+}
+
+/// Longest device, guard or enrollment id accepted, in bytes.
+const MAX_ID_BYTES: usize = 128;
+
+impl Config {
+    /// Creates a configuration with the default limits.
+    pub fn new(
+        device_id: impl Into<String>,
+        guard_id: impl Into<String>,
+        server_url: impl Into<String>,
+        enrollment_code: impl Into<String>,
+    ) -> Self {
+        Self {
+            device_id: device_id.into(),
+            guard_id: guard_id.into(),
+            server_url: server_url.into(),
+            enrollment_code: enrollment_code.into(),
+            max_fix_age_ms: 30_000,
+            batch_size: 250,
+            sync_attempts: 4,
+            retry_base_delay_ms: 500,
+            request_timeout_ms: 15_000,
+            plausibility: PlausibilityLimits::default(),
+            checkin: CheckinPolicy::default(),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        check_id("device_id", &self.device_id)?;
+        check_id("guard_id", &self.guard_id)?;
+        check_id("enrollment_code", &self.enrollment_code)?;
+
+        if self.max_fix_age_ms <= 0 {
+            return Err(Error::invalid("max_fix_age_ms", "must be positive"));
+        }
+        if !(1..=1_000).contains(&self.batch_size) {
+            return Err(Error::invalid("batch_size", format!("{} is outside 1..=1000", self.batch_size)));
+        }
+        if self.sync_attempts == 0 {
+            return Err(Error::invalid("sync_attempts", "must be at least 1"));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(Error::invalid("request_timeout_ms", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+fn check_id(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(Error::invalid(field, format!("{} bytes is over the limit of {MAX_ID_BYTES}", value.len())));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! [`Vigil`]: the device-side API that the apps use.
+
+mod capture;
+mod config;
+mod report;
+mod sync;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::location::FixChecker;
+use crate::store::Store;
+use crate::sync::SyncClient;
+
+pub use capture::{CheckIn, FixOutcome, PanicOutcome};
+pub use config::Config;
+pub use report::ShiftReport;
+pub use sync::SyncSummary;
+
+/// A guard's device: its local store, its location state and its link to the SOC.
+///
+/// Capture methods (`start_shift`, `record_fixes`, `log_incident`, ...) block until the
+/// record is durable on disk. Call them off the UI thread. `Vigil` is cheap to clone, and
+/// clones share one store.
+#[derive(Clone)]
+pub struct Vigil {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    fixes: Mutex<FixChecker>,
+    client: SyncClient,
+    sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Vigil {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Vigil").field("store", &self.inner.store).finish_non_exhaustive()
+    }
+}
+
+impl Vigil {
+    /// Opens (or creates) the device store at `path` with the system clock.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an invalid configuration; storage errors as
+    /// [`Store::open`].
+    pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Self> {
+        Self::open_with_clock(path, config, Arc::new(SystemClock))
+    }
+
+    /// Opens the device store with another clock, for replays and tests.
+    ///
+    /// # Errors
+    ///
+    /// As [`Vigil::open`].
+    pub fn open_with_clock(
+        path: impl AsRef<Path>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        config.validate()?;
+        let client =
+            SyncClient::new(&config.server_url, Duration::from_millis(config.request_timeout_ms))?;
+        let store = Store::open(path)?;
+        let fixes = Mutex::new(FixChecker::new(config.plausibility));
+
+        tracing::info!(path = %store.path().display(), "opened the device store");
+        let inner = Inner { store, config, clock, fixes, client, sync_lock: Default::default() };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// Returns the local store, for reading.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Returns the configuration the device was opened with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    fn fix_checker(&self) -> MutexGuard<'_, FixChecker> {
+        self.inner.fixes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs blocking store work on tokio's blocking pool, off the async worker threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Vigil) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let vigil = self.clone();
+        tokio::task::spawn_blocking(move || work(&vigil))
+            .await
+            .map_err(|error| Error::InvalidState(format!("a storage task failed: {error}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests;

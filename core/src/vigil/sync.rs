@@ -1,0 +1,196 @@
+//! Sync of the outbox and the assignments with the SOC server.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::Vigil;
+use crate::error::{Error, Result};
+use crate::model::Record;
+use crate::protocol::{EnrollRequest, PanicRequest, PushRequest};
+use crate::store::SyncCounts;
+use crate::sync::{Backoff, client::is_unauthorized, is_transient};
+
+const DEVICE_TOKEN: &str = "device_token";
+const ASSIGNMENTS_CURSOR: &str = crate::store::ASSIGNMENTS_CURSOR;
+
+/// Longest wait between two retries of a sync step.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// What one call to [`Vigil::sync_now`] did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncSummary {
+    /// Panic alerts the SOC confirmed.
+    pub panics_delivered: u64,
+    /// Records the server acknowledged, panic alerts included.
+    pub acknowledged: u64,
+    /// Records the server refused for good.
+    pub rejected: u64,
+    /// Sites received from the server.
+    pub sites_received: u64,
+    /// The store's counts after the sync.
+    pub counts: SyncCounts,
+}
+
+impl Vigil {
+    /// Sends every queued record and pulls new assignments: panic alerts first, one by one
+    /// on the panic lane, then the rest of the outbox in batches by priority.
+    ///
+    /// Each step is retried with exponential backoff when the server is unreachable or
+    /// fails; a record leaves the outbox only when the server acknowledges it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Offline`] or [`Error::Server`] when a step still fails after the configured
+    /// attempts; everything not acknowledged stays queued.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: each batch is acknowledged in its own transaction after the server's
+    /// reply, so cancelling leaves unacknowledged records queued, and a resend is harmless
+    /// because the server stores records idempotently.
+    pub async fn sync_now(&self) -> Result<SyncSummary> {
+        let _one_sync_at_a_time = self.inner.sync_lock.lock().await;
+        let mut summary = SyncSummary::default();
+
+        let token = self.retrying(|| self.device_token()).await?;
+
+        for panic in self.blocking(|vigil| vigil.store().outbox_page(100, Some("panic"))).await? {
+            self.retrying(|| self.deliver_panic(&panic)).await?;
+            summary.panics_delivered += 1;
+            summary.acknowledged += 1;
+        }
+
+        summary.sites_received = self.retrying(|| self.pull_assignments(&token)).await?;
+
+        loop {
+            let batch_size = self.config().batch_size;
+            let batch = self.blocking(move |vigil| vigil.store().outbox_page(batch_size, None)).await?;
+            if batch.is_empty() {
+                break;
+            }
+            let (acknowledged, rejected) = self.retrying(|| self.push_batch(&token, &batch)).await?;
+            summary.acknowledged += acknowledged;
+            summary.rejected += rejected;
+        }
+
+        summary.counts = self.blocking(|vigil| vigil.store().sync_counts()).await?;
+        tracing::info!(
+            acknowledged = summary.acknowledged,
+            rejected = summary.rejected,
+            pending = summary.counts.pending,
+            "sync finished"
+        );
+        Ok(summary)
+    }
+
+    /// Sends one panic alert on the panic lane and marks it acknowledged. Returns when the
+    /// SOC stored it, by the server's clock.
+    pub(super) async fn deliver_panic(&self, record: &Record) -> Result<i64> {
+        let token = self.device_token().await?;
+        let request = PanicRequest { record: record.clone() };
+        let reply = self.inner.client.panic(&token, &request).await?;
+
+        let id = record.id;
+        let acked_at_ms = self.now_ms();
+        self.blocking(move |vigil| vigil.store().mark_acknowledged(&[id], acked_at_ms)).await?;
+        tracing::info!(record = %id, "panic alert delivered");
+        Ok(reply.delivered_at_ms)
+    }
+
+    /// Returns the stored device token, enrolling the device first if it has none.
+    async fn device_token(&self) -> Result<String> {
+        if let Some(token) = self.blocking(|vigil| vigil.store().setting(DEVICE_TOKEN)).await? {
+            return Ok(token);
+        }
+
+        let request = EnrollRequest {
+            device_id: self.config().device_id.clone(),
+            guard_id: self.config().guard_id.clone(),
+            enrollment_code: self.config().enrollment_code.clone(),
+        };
+        let reply = self.inner.client.enroll(&request).await?;
+        let token = reply.device_token.clone();
+        self.blocking(move |vigil| vigil.store().set_setting(DEVICE_TOKEN, &token)).await?;
+
+        tracing::info!("device enrolled");
+        Ok(reply.device_token)
+    }
+
+    async fn pull_assignments(&self, token: &str) -> Result<u64> {
+        let cursor = self
+            .blocking(|vigil| vigil.store().setting(ASSIGNMENTS_CURSOR))
+            .await?
+            .and_then(|cursor| cursor.parse::<i64>().ok())
+            .unwrap_or(0);
+
+        let reply = self.inner.client.assignments(token, cursor).await?;
+        let received = reply.sites.len() as u64;
+        self.blocking(move |vigil| vigil.store().save_sites(&reply.sites, Some(reply.cursor))).await?;
+        Ok(received)
+    }
+
+    /// Pushes one batch and applies the reply. Returns the acknowledged and rejected counts.
+    async fn push_batch(&self, token: &str, batch: &[Record]) -> Result<(u64, u64)> {
+        let ids: Vec<_> = batch.iter().map(|record| record.id).collect();
+        let sent_ids = ids.clone();
+        self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;
+
+        let request = PushRequest { records: batch.to_vec() };
+        let reply = self.inner.client.push(token, &request).await?;
+
+        // Only ids this batch contained count: a confused server cannot acknowledge records
+        // it was never sent.
+        let acknowledged: Vec<_> = reply.acked.into_iter().filter(|id| ids.contains(id)).collect();
+        let rejected: Vec<_> =
+            reply.rejected.into_iter().filter(|rejection| ids.contains(&rejection.id)).collect();
+        if acknowledged.is_empty() && rejected.is_empty() {
+            return Err(Error::Server {
+                status: 0,
+                message: format!("the server answered a batch of {} records with no result", ids.len()),
+            });
+        }
+
+        let counts = (acknowledged.len() as u64, rejected.len() as u64);
+        let acked_at_ms = self.now_ms();
+        self.blocking(move |vigil| {
+            vigil.store().mark_acknowledged(&acknowledged, acked_at_ms)?;
+            for rejection in &rejected {
+                tracing::warn!(record = %rejection.id, code = %rejection.code, "the server rejected a record");
+                vigil.store().mark_rejected(rejection.id, &format!("{}: {}", rejection.code, rejection.message))?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(counts)
+    }
+
+    /// Runs a sync step, retrying transient failures with backoff. A refused token is
+    /// forgotten so that the next attempt enrolls again.
+    async fn retrying<T, F: Future<Output = Result<T>>>(&self, step: impl Fn() -> F) -> Result<T> {
+        let base = Duration::from_millis(self.config().retry_base_delay_ms);
+        let mut backoff = Backoff::new(base, MAX_RETRY_DELAY);
+        let mut attempt = 1;
+
+        loop {
+            let error = match step().await {
+                Ok(value) => return Ok(value),
+                Err(error) => error,
+            };
+
+            if is_unauthorized(&error) {
+                self.blocking(|vigil| vigil.store().delete_setting(DEVICE_TOKEN)).await?;
+            } else if !is_transient(&error) {
+                return Err(error);
+            }
+            if attempt >= self.config().sync_attempts {
+                tracing::warn!(%error, attempt, "sync step failed; giving up for now");
+                return Err(error);
+            }
+
+            let delay = backoff.next_delay();
+            tracing::info!(%error, attempt, delay_ms = delay.as_millis() as u64, "sync step failed; retrying");
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The text of guard-facing messages in English, Spanish and Brazilian Portuguese.
+//!
+//! Apps may translate the stable codes themselves; these texts are the project's own
+//! wording, used by the CLI and available to apps that have none.
+
+use crate::model::CheckinReason;
+
+/// A language Vigil ships wording for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// English.
+    English,
+    /// Spanish.
+    Spanish,
+    /// Brazilian Portuguese.
+    BrazilianPortuguese,
+}
+
+impl Language {
+    /// Picks the language for a BCP 47 tag such as `es-MX` or `pt-BR`, falling back to
+    /// English. Any Portuguese tag gets Brazilian Portuguese, the only Portuguese shipped.
+    pub fn from_tag(tag: &str) -> Self {
+        let primary = tag.split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+        match primary.as_str() {
+            "es" => Language::Spanish,
+            "pt" => Language::BrazilianPortuguese,
+            _ => Language::English,
+        }
+    }
+}
+
+/// Returns the guard-facing text of a refused check-in reason.
+pub fn checkin_reason_text(reason: &CheckinReason, language: Language) -> String {
+    let template = template(reason.code(), language);
+    reason.params().iter().fold(template.to_string(), |text, (name, value)| {
+        text.replace(&format!("{{{name}}}"), value)
+    })
+}
+
+fn template(code: &str, language: Language) -> &'static str {
+    use Language::{BrazilianPortuguese as Pt, English as En, Spanish as Es};
+
+    match (code, language) {
+        ("unknown_tag", En) => "This tag does not belong to any checkpoint of your sites.",
+        ("unknown_tag", Es) => "Esta etiqueta no pertenece a ningún punto de control de sus sitios.",
+        ("unknown_tag", Pt) => "Esta etiqueta não pertence a nenhum ponto de controle dos seus locais.",
+
+        ("wrong_site", En) => "This checkpoint belongs to another site ({checkpoint_site_id}).",
+        ("wrong_site", Es) => "Este punto de control pertenece a otro sitio ({checkpoint_site_id}).",
+        ("wrong_site", Pt) => "Este ponto de controle pertence a outro local ({checkpoint_site_id}).",
+
+        ("too_far", En) => {
+            "You are {distance_m} m from the checkpoint (accuracy {accuracy_m} m); \
+             move within {radius_m} m and scan again."
+        }
+        ("too_far", Es) => {
+            "Está a {distance_m} m del punto de control (precisión {accuracy_m} m); \
+             acérquese a menos de {radius_m} m y escanee de nuevo."
+        }
+        ("too_far", Pt) => {
+            "Você está a {distance_m} m do ponto de controle (precisão {accuracy_m} m); \
+             aproxime-se a menos de {radius_m} m e escaneie de novo."
+        }
+
+        ("fix_too_inaccurate", En) => {
+            "Your location is too imprecise ({accuracy_m} m, at most {max_accuracy_m} m); \
+             wait for a better signal and scan again."
+        }
+        ("fix_too_inaccurate", Es) => {
+            "Su ubicación es demasiado imprecisa ({accuracy_m} m, máximo {max_accuracy_m} m); \
+             espere una mejor señal y escanee de nuevo."
+        }
+        ("fix_too_inaccurate", Pt) => {
+            "Sua localização está imprecisa demais ({accuracy_m} m, máximo {max_accuracy_m} m); \
+             aguarde um sinal melhor e escaneie de novo."
+        }
+
+        ("no_fix", En) => "Your location is unknown; turn on location and scan again.",
+        ("no_fix", Es) => "Su ubicación es desconocida; active la ubicación y escanee de nuevo.",
+        ("no_fix", Pt) => "Sua localização é desconhecida; ative a localização e escaneie de novo.",
+
+        (_, En) => "The check-in was refused.",
+        (_, Es) => "El registro fue rechazado.",
+        (_, Pt) => "O registro foi recusado.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_far_fills_parameters_in_each_language() {
+        let reason = CheckinReason::TooFar { distance_m: 1002.4, accuracy_m: 8.0, radius_m: 20.0 };
+        for language in [Language::English, Language::Spanish, Language::BrazilianPortuguese] {
+            let text = checkin_reason_text(&reason, language);
+            assert!(text.contains("1002 m"), "{language:?}: {text}");
+            assert!(text.contains("20 m"), "{language:?}: {text}");
+            assert!(!text.contains('{'), "{language:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn every_code_has_its_own_text() {
+        let reasons = [
+            CheckinReason::UnknownTag,
+            CheckinReason::WrongSite { checkpoint_site_id: "s".into() },
+            CheckinReason::TooFar { distance_m: 1.0, accuracy_m: 1.0, radius_m: 1.0 },
+            CheckinReason::FixTooInaccurate { accuracy_m: 1.0, max_accuracy_m: 1.0 },
+            CheckinReason::NoFix,
+        ];
+        for language in [Language::English, Language::Spanish, Language::BrazilianPortuguese] {
+            let fallback = template("not_a_code", language);
+            for reason in &reasons {
+                assert_ne!(template(reason.code(), language), fallback, "{}", reason.code());
+            }
+        }
+    }
+
+    #[test]
+    fn language_tags_resolve() {
+        assert_eq!(Language::from_tag("es-MX"), Language::Spanish);
+        assert_eq!(Language::from_tag("pt_PT"), Language::BrazilianPortuguese);
+        assert_eq!(Language::from_tag("fr"), Language::English);
+    }
+}
