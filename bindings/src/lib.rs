@@ -1,1 +1,246 @@
+//! `vigil-ffi`: the UniFFI bindings of `vigil-core` for the Kotlin and Swift apps.
+//!
+//! This crate only converts types and forwards calls. The library owns one tokio runtime;
+//! every async method runs its work there, so the apps may await it from any coroutine or
+//! task. A panic inside Vigil reaches the app as an error, never as a crash.
+
+mod error;
+mod types;
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::runtime::Runtime;
+use uuid_text::parse_record_id;
+
+pub use error::VigilError;
+pub use types::*;
+
 uniffi::setup_scaffolding!();
+
+/// Returns the version of the Vigil core library.
+#[uniffi::export]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// Returns the project's text for a refused check-in reason, in the language of a BCP 47
+/// tag (`en`, `es`, `pt-BR`; other languages get English). An unknown code gets a generic
+/// "refused" text.
+#[uniffi::export]
+pub fn checkin_reason_text(reason: CheckinReason, language_tag: String) -> String {
+    let language = vigil_core::wording::Language::from_tag(&language_tag);
+    let params: Vec<(String, String)> = reason.params.into_iter().collect();
+    vigil_core::wording::reason_text(&reason.code, &params, language)
+}
+
+/// How the device reaches its SOC, and the limits it applies.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VigilConfig {
+    /// The device's id, stable for the installation.
+    pub device_id: String,
+    /// The guard signed in on the device.
+    pub guard_id: String,
+    /// The SOC server's base URL.
+    pub server_url: String,
+    /// The code the SOC issued to enroll this device.
+    pub enrollment_code: String,
+    /// Oldest age of a fix attached to an event, in milliseconds; older means "no fix".
+    #[uniffi(default = 30000)]
+    pub max_fix_age_ms: i64,
+    /// Attempts per sync step before `sync_now` gives up.
+    #[uniffi(default = 4)]
+    pub sync_attempts: u32,
+    /// First retry delay in milliseconds, doubled with jitter on each retry.
+    #[uniffi(default = 500)]
+    pub retry_base_delay_ms: u64,
+    /// Time limit of one HTTP request, in milliseconds.
+    #[uniffi(default = 15000)]
+    pub request_timeout_ms: u64,
+}
+
+impl From<VigilConfig> for vigil_core::Config {
+    fn from(config: VigilConfig) -> Self {
+        let mut core = vigil_core::Config::new(
+            config.device_id,
+            config.guard_id,
+            config.server_url,
+            config.enrollment_code,
+        );
+        core.max_fix_age_ms = config.max_fix_age_ms;
+        core.sync_attempts = config.sync_attempts;
+        core.retry_base_delay_ms = config.retry_base_delay_ms;
+        core.request_timeout_ms = config.request_timeout_ms;
+        core
+    }
+}
+
+/// The library's one runtime: two worker threads are plenty for sync, and SQLite work runs
+/// on its blocking pool.
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("vigil")
+            .enable_all()
+            .build()
+            .expect("the operating system refused to start the Vigil runtime threads")
+    })
+}
+
+/// A guard's device: the local store, location state and sync with the SOC.
+///
+/// Every capture method returns once the record is durable on disk. All async methods are
+/// cancel-safe: the work runs to completion on Vigil's runtime even if the caller's
+/// coroutine or task is cancelled, so nothing is left half-written.
+#[derive(uniffi::Object)]
+pub struct Vigil {
+    core: vigil_core::Vigil,
+}
+
+#[uniffi::export]
+impl Vigil {
+    /// Opens (or creates) the store at `path`, a file in the app's private storage.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an invalid configuration; `Storage` if the file cannot be opened
+    /// or is not a Vigil database (the file is left untouched).
+    #[uniffi::constructor]
+    pub fn open(path: String, config: VigilConfig) -> Result<Arc<Self>, VigilError> {
+        let core = vigil_core::Vigil::open(path, config.into())?;
+        Ok(Arc::new(Self { core }))
+    }
+
+    /// Starts a shift, at a site pulled from the SOC if given. Returns the shift id.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidState` if a shift is active; `NotFound` for an unknown site.
+    pub async fn start_shift(&self, site_id: Option<String>) -> Result<String, VigilError> {
+        self.blocking(move |core| Ok(core.start_shift(site_id)?.id.to_string())).await
+    }
+
+    /// Ends the active shift. Returns the id of the end record.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidState` if no shift is active.
+    pub async fn end_shift(&self) -> Result<String, VigilError> {
+        self.blocking(|core| Ok(core.end_shift()?.id.to_string())).await
+    }
+
+    /// Checks and stores a batch of fixes in one transaction. Invalid fixes are returned as
+    /// `Rejected` and not stored; implausible ones are stored with flags.
+    pub async fn record_fixes(&self, fixes: Vec<Fix>) -> Result<Vec<FixOutcome>, VigilError> {
+        let fixes = fixes.into_iter().map(Into::into).collect();
+        self.blocking(move |core| {
+            Ok(core.record_fixes(fixes)?.into_iter().map(FixOutcome::from).collect())
+        })
+        .await
+    }
+
+    /// Stores an incident with the current fix. Returns the record id.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an empty or oversized category (64 bytes) or text (16 KiB).
+    pub async fn log_incident(
+        &self,
+        category: String,
+        severity: Severity,
+        text: String,
+    ) -> Result<String, VigilError> {
+        let incident = vigil_core::model::Incident { category, severity: severity.into(), text };
+        self.blocking(move |core| Ok(core.log_incident(incident)?.id.to_string())).await
+    }
+
+    /// Verifies and stores a checkpoint scan; a refused scan is stored too. For `Gps` the
+    /// payload is the checkpoint id.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an empty or oversized payload (4 KiB).
+    pub async fn scan_checkpoint(
+        &self,
+        method: ScanMethod,
+        payload: String,
+    ) -> Result<CheckIn, VigilError> {
+        self.blocking(move |core| Ok(core.scan_checkpoint(method.into(), &payload)?.into())).await
+    }
+
+    /// Stores a panic alert durably, then sends it at once ahead of everything else. If it
+    /// cannot be delivered now it stays first in the outbox.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors only; a failed send gives `delivered_at_ms = null`.
+    pub async fn raise_panic(&self) -> Result<PanicOutcome, VigilError> {
+        let core = self.core.clone();
+        let outcome = runtime().spawn(async move { core.raise_panic_and_send().await }).await??;
+        Ok(PanicOutcome {
+            record_id: outcome.record_id.to_string(),
+            delivered_at_ms: outcome.delivered_at_ms,
+        })
+    }
+
+    /// Sends the outbox (panic alerts first) and pulls new assignments, retrying with
+    /// backoff.
+    ///
+    /// # Errors
+    ///
+    /// `Offline` or `Server` when the SOC stays unreachable or failing; nothing is lost.
+    pub async fn sync_now(&self) -> Result<SyncSummary, VigilError> {
+        let core = self.core.clone();
+        let summary = runtime().spawn(async move { core.sync_now().await }).await??;
+        Ok(summary.into())
+    }
+
+    /// Counts records by sync state: what is pending, synced and refused.
+    pub async fn pending(&self) -> Result<SyncCounts, VigilError> {
+        self.blocking(|core| Ok(core.store().sync_counts()?.into())).await
+    }
+
+    /// Returns the sync state of one record.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a malformed id; `NotFound` for an unknown one.
+    pub async fn record_state(&self, record_id: String) -> Result<RecordSyncState, VigilError> {
+        let id = parse_record_id(&record_id)?;
+        self.blocking(move |core| Ok(core.store().record(id)?.1.into())).await
+    }
+
+    /// Builds the report of the active shift, or of the latest one.
+    pub async fn shift_report(&self) -> Result<ShiftReport, VigilError> {
+        self.blocking(|core| Ok(core.shift_report()?.into())).await
+    }
+
+    /// Returns the sites pulled from the SOC.
+    pub async fn sites(&self) -> Result<Vec<Site>, VigilError> {
+        self.blocking(|core| Ok(core.store().sites()?.into_iter().map(Site::from).collect())).await
+    }
+}
+
+impl Vigil {
+    /// Runs blocking store work on the runtime's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&vigil_core::Vigil) -> Result<T, VigilError> + Send + 'static,
+    ) -> Result<T, VigilError> {
+        let core = self.core.clone();
+        runtime().spawn_blocking(move || work(&core)).await?
+    }
+}
+
+mod uuid_text {
+    use crate::VigilError;
+
+    /// Parses a record id passed by the app.
+    pub(crate) fn parse_record_id(text: &str) -> Result<uuid::Uuid, VigilError> {
+        uuid::Uuid::parse_str(text).map_err(|error| VigilError::InvalidInput {
+            field: "record_id".into(),
+            reason: format!("{text:?} is not a UUID: {error}"),
+        })
+    }
+}

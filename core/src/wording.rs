@@ -31,8 +31,16 @@ impl Language {
 
 /// Returns the guard-facing text of a refused check-in reason.
 pub fn checkin_reason_text(reason: &CheckinReason, language: Language) -> String {
-    let template = template(reason.code(), language);
-    reason.params().iter().fold(template.to_string(), |text, (name, value)| {
+    let params: Vec<(String, String)> =
+        reason.params().into_iter().map(|(name, value)| (name.to_string(), value)).collect();
+    reason_text(reason.code(), &params, language)
+}
+
+/// Returns the guard-facing text of a check-in reason given as its stable code and
+/// parameters. An unknown code gets a generic "refused" text, so an app older than its
+/// server still shows something true.
+pub fn reason_text(code: &str, params: &[(String, String)], language: Language) -> String {
+    params.iter().fold(template(code, language).to_string(), |text, (name, value)| {
         text.replace(&format!("{{{name}}}"), value)
     })
 }

@@ -1,0 +1,85 @@
+//! The error that crosses the FFI.
+
+/// Why a Vigil call failed. Each variant names something the app can act on; none carries
+/// incident text, coordinates or key material.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum VigilError {
+    /// A value passed by the app is invalid; nothing was stored. Fix the field and retry.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The rejected field, such as `latitude` or `incident.text`.
+        field: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The call needs another state, such as ending a shift that was never started.
+    #[error("{message}")]
+    InvalidState {
+        /// What state was expected.
+        message: String,
+    },
+    /// A referenced object, such as a site or a record, is not stored on the device.
+    #[error("{what} not found: {id}")]
+    NotFound {
+        /// The kind of object.
+        what: String,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// The disk is full; the record was not stored. Ask the guard to free space.
+    #[error("storage is full; the record was not stored")]
+    StorageFull,
+    /// The local database failed or is corrupt.
+    #[error("storage failed: {message}")]
+    Storage {
+        /// What failed.
+        message: String,
+    },
+    /// The SOC server could not be reached; everything stays queued. Retry later.
+    #[error("server unreachable: {message}")]
+    Offline {
+        /// The network error.
+        message: String,
+    },
+    /// The SOC server answered with an error or an unreadable reply; everything stays
+    /// queued.
+    #[error("server error (HTTP {status}): {message}")]
+    Server {
+        /// The HTTP status, or 0 for an unreadable reply.
+        status: u16,
+        /// The server's error code and message.
+        message: String,
+    },
+    /// A bug in Vigil; please report it with the message.
+    #[error("internal error: {message}")]
+    Internal {
+        /// What failed.
+        message: String,
+    },
+}
+
+impl From<vigil_core::Error> for VigilError {
+    fn from(error: vigil_core::Error) -> Self {
+        use vigil_core::Error;
+
+        match error {
+            Error::InvalidInput { field, reason } => VigilError::InvalidInput { field, reason },
+            Error::InvalidState(message) => VigilError::InvalidState { message },
+            Error::NotFound { what, id } => VigilError::NotFound { what: what.to_string(), id },
+            Error::StorageFull => VigilError::StorageFull,
+            error @ (Error::Storage(_) | Error::Corrupt(_)) => {
+                tracing::error!(%error, "storage failure");
+                VigilError::Storage { message: error.to_string() }
+            }
+            Error::Offline(message) => VigilError::Offline { message },
+            Error::Server { status, message } => VigilError::Server { status, message },
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for VigilError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        tracing::error!(%error, "a Vigil task failed");
+        VigilError::Internal { message: error.to_string() }
+    }
+}
