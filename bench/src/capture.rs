@@ -1,0 +1,68 @@
+//! Durable capture of an incident against a bare durable SQLite insert.
+
+use std::time::Instant;
+
+use rusqlite::{Connection, params};
+use vigil_core::model::{Incident, Severity};
+use vigil_core::{Config, Vigil};
+
+/// Incidents captured per round, by each side.
+const INCIDENTS: usize = 1_000;
+
+const TEXT: &str = "Side door of warehouse B found open at the end of the round; no sign of \
+                    forced entry, lights on in the office, door closed and locked, supervisor told.";
+
+pub fn run(rounds: usize) {
+    let mut vigil_rates = Vec::new();
+    let mut bare_rates = Vec::new();
+    let mut ratios = Vec::new();
+
+    for _ in 0..rounds {
+        let bare = bare_insert_rate();
+        let vigil = vigil_capture_rate();
+        bare_rates.push(bare);
+        vigil_rates.push(vigil);
+        ratios.push(vigil / bare);
+    }
+
+    println!("capture: {INCIDENTS} incidents per round, {rounds} rounds, medians");
+    println!("  bare rusqlite insert (WAL, synchronous=FULL, 1 row/txn): {:>8.0} /s", crate::median(bare_rates));
+    println!("  Vigil log_incident (durable, queued for sync):            {:>8.0} /s", crate::median(vigil_rates));
+    println!("  ratio Vigil / bare (median of per-round ratios):          {:>8.2}x", crate::median(ratios));
+}
+
+fn bare_insert_rate() -> f64 {
+    let folder = tempfile::tempdir().expect("failed to create a temp folder");
+    let connection = Connection::open(folder.path().join("bare.db")).expect("failed to open SQLite");
+    connection.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
+    connection.pragma_update(None, "synchronous", "FULL").unwrap();
+    connection
+        .execute_batch("CREATE TABLE incidents (id TEXT PRIMARY KEY, captured_at_ms INTEGER, body TEXT)")
+        .unwrap();
+
+    let started = Instant::now();
+    for index in 0..INCIDENTS {
+        let body = serde_json::json!({ "category": "intrusion", "severity": "high", "text": TEXT });
+        connection
+            .execute(
+                "INSERT INTO incidents (id, captured_at_ms, body) VALUES (?1, ?2, ?3)",
+                params![uuid::Uuid::now_v7().to_string(), index as i64, body.to_string()],
+            )
+            .unwrap();
+    }
+    INCIDENTS as f64 / started.elapsed().as_secs_f64()
+}
+
+fn vigil_capture_rate() -> f64 {
+    let folder = tempfile::tempdir().expect("failed to create a temp folder");
+    let config = Config::new("bench-device", "bench-guard", "http://127.0.0.1:9", "code");
+    let vigil = Vigil::open(folder.path().join("device.db"), config).expect("failed to open Vigil");
+
+    let started = Instant::now();
+    for _ in 0..INCIDENTS {
+        let incident =
+            Incident { category: "intrusion".into(), severity: Severity::High, text: TEXT.into() };
+        vigil.log_incident(incident).unwrap();
+    }
+    INCIDENTS as f64 / started.elapsed().as_secs_f64()
+}

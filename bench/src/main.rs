@@ -1,0 +1,48 @@
+//! `vigil-bench`: measures Vigil next to a baseline in the same run, so the ratios hold on
+//! a shared, noisy machine. Run with `cargo run --release -p vigil-bench`.
+
+mod capture;
+mod sync;
+
+use clap::{Parser, ValueEnum};
+
+/// Benchmarks of Vigil, each against a baseline measured in the same run.
+#[derive(Debug, Parser)]
+struct Options {
+    /// Which benchmark to run.
+    #[arg(value_enum, default_value = "all")]
+    which: Which,
+    /// Rounds per benchmark; each round measures Vigil and the baseline back to back and
+    /// the median round is reported.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    All,
+    Capture,
+    Sync,
+}
+
+fn main() {
+    let options = Options::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("failed to start the tokio runtime");
+
+    if matches!(options.which, Which::All | Which::Capture) {
+        capture::run(options.rounds);
+    }
+    if matches!(options.which, Which::All | Which::Sync) {
+        runtime.block_on(sync::run(options.rounds));
+    }
+}
+
+/// Returns the median of the values.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
