@@ -1,1 +1,49 @@
+//! `vigil-server`: the reference SOC sync server for Vigil devices.
+//!
+//! It enrolls devices, stores the records they push (idempotently, by record id), takes
+//! panic alerts on a separate fast path and hands out site assignments. Everything is kept
+//! in one SQLite database. `docs/protocol.md` describes the HTTP API.
+//!
+//! [`start`] runs the server on the caller's tokio runtime and returns a [`RunningServer`]
+//! handle, which tests and the demo use in-process. [`serve`] runs it until Ctrl-C.
+//! [`ServerStore`] reads the database for inspection.
 
+mod api;
+mod db;
+mod error;
+mod run;
+mod store;
+mod token;
+
+use std::fmt;
+use std::path::PathBuf;
+
+use vigil_core::model::Site;
+
+pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
+pub use error::ServerError;
+pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
+pub use store::{DuplicateSeq, ServerStore, StoredAlert};
+
+/// The settings of a server.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// The SQLite database file, created if missing.
+    pub database: PathBuf,
+    /// The code a device must send to enroll. It must not be empty.
+    pub enrollment_code: String,
+    /// The sites every enrolled device is assigned. At start, each one is inserted, or
+    /// replaced when its content changed. Stored sites missing from this list are kept.
+    pub sites: Vec<Site>,
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("ServerConfig")
+            .field("database", &self.database)
+            .field("enrollment_code", &"<redacted>")
+            .field("sites", &self.sites.len())
+            .finish()
+    }
+}

@@ -1,0 +1,67 @@
+//! `POST /v1/enroll`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use vigil_core::protocol::{EnrollRequest, EnrollResponse};
+
+use super::error::ApiError;
+use super::{AppState, now_ms};
+use crate::db::devices;
+use crate::token;
+
+/// Maximum length of a device or guard id, in bytes.
+const MAX_ID_BYTES: usize = 200;
+
+/// Checks the enrollment code, then creates or re-enrolls the device with a new token.
+pub(crate) async fn enroll(
+    State(state): State<AppState>,
+    body: Result<Json<EnrollRequest>, JsonRejection>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    let Json(request) = body?;
+
+    check_id("device_id", &request.device_id)?;
+    check_id("guard_id", &request.guard_id)?;
+    let code_matches = token::constant_time_eq(
+        request.enrollment_code.as_bytes(),
+        state.enrollment_code.as_bytes(),
+    );
+    if !code_matches {
+        return Err(ApiError::unauthorized(
+            "the enrollment code is wrong; ask the SOC for a new one",
+        ));
+    }
+
+    let issued = token::issue();
+    let device_token = issued.token.clone();
+    let device_id = request.device_id.clone();
+    let now = now_ms();
+    state
+        .db
+        .call(move |connection| {
+            devices::enroll(connection, &request.device_id, &request.guard_id, &issued, now)
+        })
+        .await?;
+
+    tracing::info!("enrolled a device");
+    tracing::debug!(device_id, "enrolled device");
+    Ok(Json(EnrollResponse { device_token, server_time_ms: now }))
+}
+
+/// Checks that an id is not empty, not too long and free of control characters. The
+/// message names the field but not the value, because guard ids must not reach the log.
+fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
+    if value.is_empty() {
+        return Err(ApiError::invalid_request(format!("{field} must not be empty")));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(ApiError::invalid_request(format!(
+            "{field} is {} bytes long; the maximum is {MAX_ID_BYTES}",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::invalid_request(format!("{field} contains control characters")));
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The HTTP API: routes, handlers, authentication and error replies.
+//!
+//! Every endpoint lives under `/v1`. `docs/protocol.md` describes them for client authors.
+
+mod assignments;
+mod auth;
+mod enroll;
+mod error;
+mod records;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Serialize;
+use vigil_core::Clock;
+use vigil_core::protocol::PROTOCOL_VERSION;
+
+use crate::db::Database;
+use error::{ApiError, ErrorLog};
+
+/// Maximum number of records in one `POST /v1/records` request. A larger batch is
+/// rejected whole with `413 payload_too_large`.
+pub const MAX_BATCH_RECORDS: usize = 1_000;
+
+/// The largest request body accepted, in bytes. A larger body is rejected with
+/// `413 payload_too_large` before it is parsed.
+///
+/// NOTE: this leaves about 4 KiB per record in a full batch. The protocol sets no limit on
+/// incident text, so a device with long reports must send smaller batches.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// The state shared by every handler.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    /// The writer connection.
+    pub(crate) db: Arc<Database>,
+    /// The code a device must send to enroll.
+    pub(crate) enrollment_code: Arc<str>,
+}
+
+/// Builds the router with every endpoint, the body limit and the request log.
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/enroll", post(enroll::enroll))
+        .route("/v1/records", post(records::push))
+        .route("/v1/panic", post(records::panic))
+        .route("/v1/assignments", get(assignments::assignments))
+        .route("/v1/health", get(health))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Returns the server's wall-clock time in milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    vigil_core::SystemClock.now_ms()
+}
+
+/// The reply to `GET /v1/health`.
+#[derive(Debug, Serialize)]
+struct HealthResponse {
+    /// Always `ok`, because a server that cannot reach its database replies `500 internal`.
+    status: &'static str,
+    /// The newest protocol version the server speaks.
+    protocol_version: u32,
+    /// The server's clock, in milliseconds since the Unix epoch.
+    server_time_ms: i64,
+}
+
+/// Checks that the database can run a query. Needs no token, so load balancers can call it.
+async fn health(State(state): State<AppState>) -> Result<Json<HealthResponse>, ApiError> {
+    state
+        .db
+        .call(|connection| Ok(connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+        .await?;
+
+    Ok(Json(HealthResponse {
+        status: "ok",
+        protocol_version: PROTOCOL_VERSION,
+        server_time_ms: now_ms(),
+    }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}
+
+/// Logs every request: errors at `error` (5xx) or `info` (4xx) with their code and a
+/// description that is safe to log, and successes at `debug`. The query string is left out.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+
+    let response = next.run(request).await;
+
+    let status = response.status().as_u16();
+    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    match response.extensions().get::<ErrorLog>() {
+        Some(error) if response.status().is_server_error() => tracing::error!(
+            %method, path, status, code = error.code, error = error.detail, elapsed_ms,
+            "request failed"
+        ),
+        Some(error) => tracing::info!(
+            %method, path, status, code = error.code, reason = error.detail, elapsed_ms,
+            "request rejected"
+        ),
+        None => tracing::debug!(%method, path, status, elapsed_ms, "request handled"),
+    }
+    response
+}

@@ -1,0 +1,110 @@
+//! `POST /v1/records` and `POST /v1/panic`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use vigil_core::model::RecordBody;
+use vigil_core::protocol::{
+    PanicRequest, PanicResponse, PushRequest, PushResponse, RejectedRecord,
+};
+
+use super::auth::Device;
+use super::error::ApiError;
+use super::{AppState, MAX_BATCH_RECORDS, now_ms};
+use crate::db::records::{self, PanicOutcome};
+
+/// Stores a batch of records in one transaction and replies after the commit.
+pub(crate) async fn push(
+    State(state): State<AppState>,
+    device: Device,
+    body: Result<Json<PushRequest>, JsonRejection>,
+) -> Result<Json<PushResponse>, ApiError> {
+    let Json(request) = body?;
+
+    if request.records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::payload_too_large(format!(
+            "the request has {} records; the maximum is {MAX_BATCH_RECORDS} per request",
+            request.records.len()
+        )));
+    }
+
+    let now = now_ms();
+    let device_id = device.device_id.clone();
+    let outcome = state
+        .db
+        .call(move |connection| records::push(connection, &device_id, &request.records, now))
+        .await?;
+
+    tracing::debug!(
+        device_id = device.device_id,
+        acked = outcome.acked.len(),
+        new = outcome.new_count,
+        rejected = outcome.rejected.len(),
+        "stored a batch of records"
+    );
+    for id in &outcome.new_alerts {
+        tracing::warn!(record_id = %id, "PANIC ALERT received through the outbox");
+    }
+    log_rejections(&outcome.rejected);
+
+    Ok(Json(PushResponse {
+        acked: outcome.acked,
+        rejected: outcome.rejected,
+        server_time_ms: now_ms(),
+    }))
+}
+
+/// Logs one `info` line per batch with rejections, so a device that resends many bad
+/// records does not flood the log, and each rejected record at `debug`.
+fn log_rejections(rejected: &[RejectedRecord]) {
+    let Some(first) = rejected.first() else {
+        return;
+    };
+
+    tracing::info!(
+        rejected = rejected.len(),
+        first_record_id = %first.id,
+        first_code = first.code,
+        "rejected records of a batch"
+    );
+    for record in rejected {
+        tracing::debug!(record_id = %record.id, code = record.code, "rejected a record");
+    }
+}
+
+/// Stores a panic alert and its record at once and replies after the commit. A resend of
+/// the same record returns the time of the first delivery.
+pub(crate) async fn panic(
+    State(state): State<AppState>,
+    device: Device,
+    body: Result<Json<PanicRequest>, JsonRejection>,
+) -> Result<Json<PanicResponse>, ApiError> {
+    let Json(PanicRequest { record }) = body?;
+
+    if !matches!(record.body, RecordBody::Panic { .. }) {
+        return Err(ApiError::invalid_request(format!(
+            "record.kind is {}; this endpoint takes only panic records, send others to \
+             POST /v1/records",
+            record.body.kind()
+        )));
+    }
+
+    let id = record.id;
+    let now = now_ms();
+    let outcome = state
+        .db
+        .call(move |connection| records::store_panic(connection, &device.device_id, &record, now))
+        .await?;
+
+    match outcome {
+        PanicOutcome::Delivered { delivered_at_ms, first } => {
+            if first {
+                tracing::warn!(record_id = %id, "PANIC ALERT received");
+            } else {
+                tracing::info!(record_id = %id, "panic alert received again");
+            }
+            Ok(Json(PanicResponse { id, delivered_at_ms, server_time_ms: now_ms() }))
+        }
+        PanicOutcome::Rejected(rejection) => Err(ApiError::rejected_record(&rejection)),
+    }
+}

@@ -1,0 +1,52 @@
+//! Enrolled devices and their tokens.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::ServerError;
+use crate::token::{self, IssuedToken};
+
+/// Enrolls `device_id`, or re-enrolls it: the new token replaces the old one, which stops
+/// working, and the device's records stay.
+pub(crate) fn enroll(
+    connection: &Connection,
+    device_id: &str,
+    guard_id: &str,
+    token: &IssuedToken,
+    now_ms: i64,
+) -> Result<(), ServerError> {
+    connection.execute(
+        "INSERT INTO devices (device_id, guard_id, token_selector, token_verifier, enrolled_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (device_id) DO UPDATE SET
+             guard_id = excluded.guard_id,
+             token_selector = excluded.token_selector,
+             token_verifier = excluded.token_verifier,
+             enrolled_at_ms = excluded.enrolled_at_ms",
+        params![device_id, guard_id, token.selector, token.verifier, now_ms],
+    )?;
+    Ok(())
+}
+
+/// Returns the id of the device `bearer_token` was issued to, or `None` if it matches no
+/// device.
+pub(crate) fn authenticate(
+    connection: &Connection,
+    bearer_token: &str,
+) -> Result<Option<String>, ServerError> {
+    let Some((selector, verifier)) = token::split(bearer_token) else {
+        return Ok(None);
+    };
+
+    let row: Option<(String, String)> = connection
+        .query_row(
+            "SELECT device_id, token_verifier FROM devices WHERE token_selector = ?1",
+            [selector],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+
+    let device_id = row.and_then(|(device_id, stored)| {
+        token::constant_time_eq(stored.as_bytes(), verifier.as_bytes()).then_some(device_id)
+    });
+    Ok(device_id)
+}

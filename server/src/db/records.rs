@@ -1,0 +1,238 @@
+//! Storing pushed records and panic alerts, idempotently by record id.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use uuid::Uuid;
+use vigil_core::model::{Record, RecordBody};
+use vigil_core::protocol::RejectedRecord;
+
+use super::{decode, encode};
+use crate::error::ServerError;
+
+/// A reason the server rejects a record for good, so sending it again will not help.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Rejection {
+    /// A field is out of range or empty. The message names it.
+    InvalidRecord(String),
+    /// The record names another device than the one the token belongs to.
+    WrongDevice,
+    /// A record with the same id but different content is already stored.
+    IdConflict,
+}
+
+impl Rejection {
+    /// Returns the stable code sent to the device.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Rejection::InvalidRecord(_) => "invalid_record",
+            Rejection::WrongDevice => "wrong_device",
+            Rejection::IdConflict => "id_conflict",
+        }
+    }
+
+    /// Returns the English explanation sent to the device. It may quote the record's
+    /// values, so it must not be logged.
+    pub(crate) fn message(&self) -> String {
+        match self {
+            Rejection::InvalidRecord(reason) => format!("invalid record: {reason}"),
+            Rejection::WrongDevice => {
+                "record.device_id is not the device the bearer token was issued to".to_owned()
+            }
+            Rejection::IdConflict => {
+                "another record with this id and different content is already stored; \
+                 records are immutable, so give a new record a new id"
+                    .to_owned()
+            }
+        }
+    }
+
+    fn into_rejected(self, id: Uuid) -> RejectedRecord {
+        RejectedRecord { id, code: self.code().to_owned(), message: self.message() }
+    }
+}
+
+/// The storage outcome of a record that passed the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    /// The record was new and is now stored.
+    New,
+    /// The same record was already stored, so nothing changed.
+    Existing,
+}
+
+/// The result of a push: every record is in exactly one of the two lists.
+#[derive(Debug, Default)]
+pub(crate) struct PushOutcome {
+    /// Records stored now or before.
+    pub(crate) acked: Vec<Uuid>,
+    /// Records that will never be stored.
+    pub(crate) rejected: Vec<RejectedRecord>,
+    /// How many of the acknowledged records were new.
+    pub(crate) new_count: usize,
+    /// The new records of kind `panic`, whose alerts this push stored.
+    pub(crate) new_alerts: Vec<Uuid>,
+}
+
+/// Stores a batch from `device_id` in one transaction and returns what happened to each
+/// record. When this returns `Ok`, the transaction is committed.
+pub(crate) fn push(
+    connection: &mut Connection,
+    device_id: &str,
+    records: &[Record],
+    now_ms: i64,
+) -> Result<PushOutcome, ServerError> {
+    let transaction = connection.transaction()?;
+    let mut outcome = PushOutcome::default();
+
+    for record in records {
+        match store_checked(&transaction, device_id, record, now_ms)? {
+            Ok(Stored::New) => {
+                outcome.acked.push(record.id);
+                outcome.new_count += 1;
+                if matches!(record.body, RecordBody::Panic { .. }) {
+                    outcome.new_alerts.push(record.id);
+                }
+            }
+            Ok(Stored::Existing) => outcome.acked.push(record.id),
+            Err(rejection) => outcome.rejected.push(rejection.into_rejected(record.id)),
+        }
+    }
+
+    transaction.commit()?;
+    Ok(outcome)
+}
+
+/// The result of delivering a panic alert.
+#[derive(Debug)]
+pub(crate) enum PanicOutcome {
+    /// The alert is stored. `first` is false when it had been delivered before.
+    Delivered {
+        /// When the server first stored the alert, in milliseconds since the Unix epoch.
+        delivered_at_ms: i64,
+        /// Whether this request stored it.
+        first: bool,
+    },
+    /// The record will never be stored.
+    Rejected(Rejection),
+}
+
+/// Stores a panic record and its alert in one transaction. The caller checks that the
+/// record is of kind `panic`.
+pub(crate) fn store_panic(
+    connection: &mut Connection,
+    device_id: &str,
+    record: &Record,
+    now_ms: i64,
+) -> Result<PanicOutcome, ServerError> {
+    let transaction = connection.transaction()?;
+
+    let stored = match store_checked(&transaction, device_id, record, now_ms)? {
+        Ok(stored) => stored,
+        Err(rejection) => return Ok(PanicOutcome::Rejected(rejection)),
+    };
+
+    let delivered_at_ms: i64 = transaction.query_row(
+        "SELECT delivered_at_ms FROM alerts WHERE record_id = ?1",
+        [record.id.to_string()],
+        |row| row.get(0),
+    )?;
+
+    transaction.commit()?;
+    Ok(PanicOutcome::Delivered { delivered_at_ms, first: stored == Stored::New })
+}
+
+/// Checks a record against the device and its own fields, then stores it.
+fn store_checked(
+    transaction: &Transaction<'_>,
+    device_id: &str,
+    record: &Record,
+    now_ms: i64,
+) -> Result<Result<Stored, Rejection>, ServerError> {
+    if record.device_id != device_id {
+        return Ok(Err(Rejection::WrongDevice));
+    }
+    if let Err(reason) = validate(record) {
+        return Ok(Err(Rejection::InvalidRecord(reason)));
+    }
+    store(transaction, record, now_ms)
+}
+
+/// Checks the fields the server relies on. Returns the reason for the first invalid one.
+fn validate(record: &Record) -> Result<(), String> {
+    if record.id.is_nil() {
+        return Err("id must not be the nil UUID".to_owned());
+    }
+    if record.seq == 0 || i64::try_from(record.seq).is_err() {
+        return Err(format!("seq {} is outside 1..={}", record.seq, i64::MAX));
+    }
+    if record.guard_id.is_empty() {
+        return Err("guard_id must not be empty".to_owned());
+    }
+    if let Some(fix) = record.location.fix() {
+        fix.validate().map_err(|error| format!("location: {error}"))?;
+    }
+    Ok(())
+}
+
+/// Inserts the record unless a record with its id exists, and inserts the alert of a panic
+/// record. A stored record with the same id must be equal to this one.
+fn store(
+    transaction: &Transaction<'_>,
+    record: &Record,
+    now_ms: i64,
+) -> Result<Result<Stored, Rejection>, ServerError> {
+    let id = record.id.to_string();
+
+    let existing: Option<String> = transaction
+        .query_row("SELECT content FROM records WHERE id = ?1", [&id], |row| row.get(0))
+        .optional()?;
+    if let Some(content) = existing {
+        let stored: Record = decode("record", &content)?;
+        let result =
+            if stored == *record { Ok(Stored::Existing) } else { Err(Rejection::IdConflict) };
+        return Ok(result);
+    }
+
+    insert(transaction, &id, record, now_ms)?;
+    if matches!(record.body, RecordBody::Panic { .. }) {
+        insert_alert(transaction, &id, record, now_ms)?;
+    }
+    Ok(Ok(Stored::New))
+}
+
+fn insert(
+    transaction: &Transaction<'_>,
+    id: &str,
+    record: &Record,
+    now_ms: i64,
+) -> Result<(), ServerError> {
+    // `validate` checked that seq fits.
+    let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+
+    transaction.execute(
+        "INSERT INTO records (id, device_id, seq, kind, captured_at_ms, received_at_ms, content)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            id,
+            record.device_id,
+            seq,
+            record.body.kind(),
+            record.captured_at_ms,
+            now_ms,
+            encode("record", record)?,
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_alert(
+    transaction: &Transaction<'_>,
+    id: &str,
+    record: &Record,
+    now_ms: i64,
+) -> Result<(), ServerError> {
+    transaction.execute(
+        "INSERT INTO alerts (record_id, device_id, delivered_at_ms) VALUES (?1, ?2, ?3)",
+        params![id, record.device_id, now_ms],
+    )?;
+    Ok(())
+}

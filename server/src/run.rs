@@ -1,0 +1,198 @@
+//! Starting and stopping the server.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use vigil_core::model::Site;
+
+use crate::ServerConfig;
+use crate::api::{self, AppState};
+use crate::db::{Database, sites};
+use crate::error::ServerError;
+use crate::store::ServerStore;
+
+/// The time [`RunningServer::shutdown`] waits for open requests before it drops their
+/// connections.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A server running on a tokio runtime.
+///
+/// Dropping the handle also stops the server, but without waiting for it. Call
+/// [`RunningServer::shutdown`] to wait.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    database: PathBuf,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Returns the address the server listens on, with the real port when 0 was requested.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Returns the base URL of the server, such as `http://127.0.0.1:8080`, without a
+    /// trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Returns the path of the database file.
+    pub fn database(&self) -> &Path {
+        &self.database
+    }
+
+    /// Opens a read-only connection to the server's database. See [`ServerStore`].
+    pub fn store(&self) -> Result<ServerStore, ServerError> {
+        ServerStore::open(&self.database)
+    }
+
+    /// Stops accepting connections, waits for the requests in progress to finish, and
+    /// returns once the listening socket is closed, so a new server can bind the same
+    /// address at once. Connections still open after [`SHUTDOWN_GRACE`] are dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::Serve`] if the server had stopped with an I/O error, and
+    /// [`ServerError::Task`] if its task panicked.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.shutdown_within(SHUTDOWN_GRACE).await
+    }
+
+    /// Works as [`RunningServer::shutdown`], but drops the connections still open after
+    /// `grace`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`RunningServer::shutdown`].
+    pub async fn shutdown_within(mut self, grace: Duration) -> Result<(), ServerError> {
+        // The receiver is gone only if the server task already ended, which `task` reports.
+        let _ = self.stop.send(());
+
+        let result = match tokio::time::timeout(grace, &mut self.task).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                    "connections were still open after the grace period; dropping them"
+                );
+                self.task.abort();
+                Ok((&mut self.task).await.unwrap_or(Ok(())))
+            }
+        };
+        tracing::info!(addr = %self.addr, "vigil-server stopped");
+
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(ServerError::Serve(error)),
+            Err(error) => Err(ServerError::Task(error.to_string())),
+        }
+    }
+}
+
+/// Opens the database, stores the configured sites, binds `addr` (port 0 picks a free
+/// port) and serves requests on a task of the current tokio runtime.
+///
+/// # Errors
+///
+/// [`ServerError::InvalidConfig`] for an empty enrollment code or an invalid site list,
+/// [`ServerError::Bind`] if the address cannot be bound, and the database errors of
+/// [`ServerError`] if the database cannot be opened or upgraded.
+pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServer, ServerError> {
+    validate(&config)?;
+
+    let database = open_database(config.database.clone(), config.sites).await?;
+    let listener =
+        TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+
+    let state = AppState { db: database, enrollment_code: Arc::from(config.enrollment_code) };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {
+        // A dropped sender also stops the server.
+        let _ = stopped.await;
+    });
+    let task = tokio::spawn(async move { server.await });
+
+    tracing::info!(%addr, database = %config.database.display(), "vigil-server started");
+    Ok(RunningServer { addr, database: config.database, stop, task })
+}
+
+/// Runs the server until Ctrl-C, then shuts it down gracefully.
+///
+/// # Errors
+///
+/// The errors of [`start`] and [`RunningServer::shutdown`], and [`ServerError::Signal`] if
+/// the Ctrl-C handler cannot be installed (the server is then stopped at once).
+pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
+    let server = start(config, addr).await?;
+    tracing::info!(url = server.url(), "serving; press Ctrl-C to stop");
+
+    let signal = tokio::signal::ctrl_c().await;
+    match &signal {
+        Ok(()) => tracing::info!("received Ctrl-C; shutting down"),
+        Err(error) => tracing::error!(%error, "failed to listen for Ctrl-C; shutting down"),
+    }
+
+    server.shutdown().await?;
+    signal.map_err(ServerError::Signal)
+}
+
+/// Checks what SQLite and the protocol cannot check later.
+fn validate(config: &ServerConfig) -> Result<(), ServerError> {
+    if config.enrollment_code.is_empty() {
+        return Err(ServerError::InvalidConfig(
+            "enrollment_code is empty, which would let anyone enroll; set a code".to_owned(),
+        ));
+    }
+
+    let mut ids = HashSet::new();
+    for site in &config.sites {
+        if site.id.is_empty() {
+            return Err(ServerError::InvalidConfig("a site has an empty id".to_owned()));
+        }
+        if !ids.insert(site.id.as_str()) {
+            return Err(ServerError::InvalidConfig(format!("site id {:?} is repeated", site.id)));
+        }
+        check_finite(site)?;
+    }
+    Ok(())
+}
+
+/// Rejects NaN and infinite numbers, which JSON cannot carry to a device.
+fn check_finite(site: &Site) -> Result<(), ServerError> {
+    let points = site.perimeter.iter().chain(site.checkpoints.iter().map(|c| &c.position));
+    let coordinates = points.flat_map(|point| [point.latitude, point.longitude]);
+    let radii = site.checkpoints.iter().map(|checkpoint| checkpoint.radius_m);
+
+    if coordinates.chain(radii).all(f64::is_finite) {
+        Ok(())
+    } else {
+        Err(ServerError::InvalidConfig(format!(
+            "site {:?} has a coordinate or radius that is not a finite number",
+            site.id
+        )))
+    }
+}
+
+/// Opens the database and stores the sites on the blocking thread pool.
+async fn open_database(path: PathBuf, sites: Vec<Site>) -> Result<Arc<Database>, ServerError> {
+    let task = tokio::task::spawn_blocking(move || {
+        let database = Database::open(&path)?;
+        let changed = sites::upsert_all(&mut database.lock(), &sites)?;
+
+        tracing::info!(configured = sites.len(), changed, "stored the configured sites");
+        Ok::<_, ServerError>(database)
+    });
+
+    let database = task.await.map_err(|error| ServerError::Task(error.to_string()))??;
+    Ok(Arc::new(database))
+}

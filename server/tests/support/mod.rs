@@ -1,0 +1,224 @@
+//! A server on 127.0.0.1 with a database in a temporary directory, a small JSON client and
+//! record fixtures.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use serde::Serialize;
+use serde_json::Value;
+use tempfile::TempDir;
+use uuid::Uuid;
+use vigil_core::model::{
+    AlertKind, Checkpoint, Fix, FixSource, Incident, LatLon, Location, Record, RecordBody,
+    Severity, Site,
+};
+use vigil_core::protocol::{EnrollRequest, EnrollResponse};
+use vigil_server::{RunningServer, ServerConfig};
+
+/// The enrollment code of every test server.
+pub const CODE: &str = "test-enrollment-code";
+
+/// A running server and the directory that contains its database.
+pub struct TestServer {
+    /// Deleted when the test ends.
+    pub dir: TempDir,
+    /// The running server.
+    pub server: RunningServer,
+    /// The client for requests.
+    pub client: Client,
+}
+
+impl TestServer {
+    /// Starts a server with `sites` on a free port of 127.0.0.1.
+    pub async fn start(sites: Vec<Site>) -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory");
+        let server = start_at(&dir, sites, localhost(0)).await;
+        let client = Client::new(server.url());
+
+        Self { dir, server, client }
+    }
+}
+
+/// Returns the address of `port` on 127.0.0.1.
+pub fn localhost(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Returns the configuration of a server whose database is `server.db` in `dir`.
+pub fn config(dir: &TempDir, sites: Vec<Site>) -> ServerConfig {
+    ServerConfig { database: dir.path().join("server.db"), enrollment_code: CODE.to_owned(), sites }
+}
+
+/// Starts a server with the database in `dir` on `addr`.
+pub async fn start_at(dir: &TempDir, sites: Vec<Site>, addr: SocketAddr) -> RunningServer {
+    vigil_server::start(config(dir, sites), addr).await.expect("start the server")
+}
+
+/// An HTTP reply: the status and the body parsed as JSON.
+#[derive(Debug)]
+pub struct Reply {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body, or `Value::Null` when it is empty.
+    pub body: Value,
+}
+
+impl Reply {
+    /// Returns `error.code` of an error reply.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+    }
+
+    /// Returns `error.message` of an error reply.
+    pub fn error_message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("<no error message>")
+    }
+
+    /// Parses the body as `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> T {
+        serde_json::from_value(self.body.clone())
+            .unwrap_or_else(|error| panic!("unexpected reply body {}: {error}", self.body))
+    }
+}
+
+/// A JSON client for one server.
+pub struct Client {
+    base_url: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// Creates a client for the server at `base_url`.
+    pub fn new(base_url: String) -> Self {
+        Self { base_url, http: reqwest::Client::new() }
+    }
+
+    /// Sends `body` as JSON to `path` with POST.
+    pub async fn post<T: Serialize>(&self, path: &str, token: Option<&str>, body: &T) -> Reply {
+        let bytes = serde_json::to_vec(body).expect("encode the request");
+        self.post_raw(path, token, Some("application/json"), bytes).await
+    }
+
+    /// Sends `body` as it is to `path` with POST.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self.http.post(format!("{}{path}", self.base_url)).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        Self::send(request).await
+    }
+
+    /// Sends a GET request to `path`, which may include a query string.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut request = self.http.get(format!("{}{path}", self.base_url));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        Self::send(request).await
+    }
+
+    async fn send(request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("send the request");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("read the reply");
+
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+                panic!("reply is not JSON ({error}): {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Reply { status, body }
+    }
+
+    /// Enrolls `device_id` and returns its token.
+    pub async fn enroll(&self, device_id: &str) -> String {
+        let request = EnrollRequest {
+            device_id: device_id.to_owned(),
+            guard_id: "guard-7".to_owned(),
+            enrollment_code: CODE.to_owned(),
+        };
+        let reply = self.post("/v1/enroll", None, &request).await;
+        assert_eq!(reply.status, 200, "enroll failed: {}", reply.body);
+
+        reply.parse::<EnrollResponse>().device_token
+    }
+}
+
+/// Returns a record of `device_id` with a valid fix.
+pub fn record(device_id: &str, seq: u64, body: RecordBody) -> Record {
+    Record {
+        id: Uuid::now_v7(),
+        device_id: device_id.to_owned(),
+        guard_id: "guard-7".to_owned(),
+        shift_id: None,
+        seq,
+        captured_at_ms: 1_750_000_000_000 + i64::try_from(seq).expect("small seq") * 1_000,
+        location: Location::Fix(fix()),
+        body,
+    }
+}
+
+/// Returns a trusted GNSS fix in central Lyon.
+pub fn fix() -> Fix {
+    Fix {
+        latitude: 45.764043,
+        longitude: 4.835659,
+        accuracy_m: 8.0,
+        altitude_m: None,
+        speed_mps: None,
+        bearing_deg: None,
+        source: FixSource::Gnss,
+        mock: false,
+        fix_time_ms: 1_750_000_000_000,
+    }
+}
+
+/// Returns the body of an incident report with `text`.
+pub fn incident(text: &str) -> RecordBody {
+    RecordBody::Incident(Incident {
+        category: "intrusion".to_owned(),
+        severity: Severity::High,
+        text: text.to_owned(),
+    })
+}
+
+/// Returns the body of a panic alert.
+pub fn panic_alert() -> RecordBody {
+    RecordBody::Panic { alert: AlertKind::Panic }
+}
+
+/// Returns a site with one GPS-only checkpoint.
+pub fn site(id: &str, name: &str) -> Site {
+    let corner = |latitude: f64, longitude: f64| LatLon { latitude, longitude };
+    Site {
+        id: id.to_owned(),
+        name: name.to_owned(),
+        perimeter: vec![
+            corner(45.7640, 4.8350),
+            corner(45.7645, 4.8350),
+            corner(45.7645, 4.8360),
+            corner(45.7640, 4.8360),
+        ],
+        checkpoints: vec![Checkpoint {
+            id: "gate".to_owned(),
+            name: "Main gate".to_owned(),
+            position: corner(45.7642, 4.8355),
+            radius_m: 25.0,
+            tags: Vec::new(),
+        }],
+        tours: Vec::new(),
+        revision: 0,
+    }
+}
