@@ -26,18 +26,30 @@ pub fn run(rounds: usize) {
     }
 
     println!("capture: {INCIDENTS} incidents per round, {rounds} rounds, medians");
-    println!("  bare rusqlite insert (WAL, synchronous=FULL, 1 row/txn): {:>8.0} /s", crate::median(bare_rates));
-    println!("  Vigil log_incident (durable, queued for sync):            {:>8.0} /s", crate::median(vigil_rates));
-    println!("  ratio Vigil / bare (median of per-round ratios):          {:>8.2}x", crate::median(ratios));
+    println!(
+        "  bare rusqlite insert (WAL, synchronous=FULL, 1 row/txn): {:>8.0} /s",
+        crate::median(bare_rates)
+    );
+    println!(
+        "  Vigil log_incident (durable, queued for sync):            {:>8.0} /s",
+        crate::median(vigil_rates)
+    );
+    println!(
+        "  ratio Vigil / bare (median of per-round ratios):          {:>8.2}x",
+        crate::median(ratios)
+    );
 }
 
 fn bare_insert_rate() -> f64 {
     let folder = tempfile::tempdir().expect("failed to create a temp folder");
-    let connection = Connection::open(folder.path().join("bare.db")).expect("failed to open SQLite");
+    let connection =
+        Connection::open(folder.path().join("bare.db")).expect("failed to open SQLite");
     connection.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(())).unwrap();
     connection.pragma_update(None, "synchronous", "FULL").unwrap();
     connection
-        .execute_batch("CREATE TABLE incidents (id TEXT PRIMARY KEY, captured_at_ms INTEGER, body TEXT)")
+        .execute_batch(
+            "CREATE TABLE incidents (id TEXT PRIMARY KEY, captured_at_ms INTEGER, body TEXT)",
+        )
         .unwrap();
 
     let started = Instant::now();

@@ -29,9 +29,18 @@ pub async fn run(rounds: usize) {
     }
 
     println!("sync: {RECORDS} queued fix records per round, {rounds} rounds, medians");
-    println!("  raw POST of the same batch bodies to a sink on loopback: {:>8.0} records/s", crate::median(raw_rates));
-    println!("  Vigil sync_now to the reference server on loopback:      {:>8.0} records/s", crate::median(sync_rates));
-    println!("  ratio Vigil / raw (median of per-round ratios):          {:>8.2}x", crate::median(ratios));
+    println!(
+        "  raw POST of the same batch bodies to a sink on loopback: {:>8.0} records/s",
+        crate::median(raw_rates)
+    );
+    println!(
+        "  Vigil sync_now to the reference server on loopback:      {:>8.0} records/s",
+        crate::median(sync_rates)
+    );
+    println!(
+        "  ratio Vigil / raw (median of per-round ratios):          {:>8.2}x",
+        crate::median(ratios)
+    );
 }
 
 /// Syncs a backlog to a fresh reference server. Returns records per second and the batch
@@ -92,7 +101,8 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
 
 /// Posts the batch bodies, one request each, to a server that only reads them.
 async fn raw_post_rate(batches: &[Vec<u8>]) -> f64 {
-    let sink = Router::new().route("/sink", post(|body: Bytes| async move { body.len().to_string() }));
+    let sink =
+        Router::new().route("/sink", post(|body: Bytes| async move { body.len().to_string() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, sink).await });

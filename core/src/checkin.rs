@@ -56,9 +56,7 @@ pub fn verify_checkin(
             return Verification {
                 accepted: false,
                 checkpoint_id: Some(checkpoint.id.clone()),
-                reasons: vec![CheckinReason::WrongSite {
-                    checkpoint_site_id: site_id.to_string(),
-                }],
+                reasons: vec![CheckinReason::WrongSite { checkpoint_site_id: site_id.to_string() }],
             };
         }
         ScannedCheckpoint::Found(checkpoint) => checkpoint,
@@ -132,8 +130,11 @@ mod tests {
     #[test]
     fn close_fix_is_accepted() {
         let gate = checkpoint();
-        let verification =
-            verify_checkin(ScannedCheckpoint::Found(&gate), &at(15.0, 5.0), &CheckinPolicy::default());
+        let verification = verify_checkin(
+            ScannedCheckpoint::Found(&gate),
+            &at(15.0, 5.0),
+            &CheckinPolicy::default(),
+        );
         assert!(verification.accepted, "{verification:?}");
         assert_eq!(verification.checkpoint_id.as_deref(), Some("gate"));
     }
@@ -141,8 +142,11 @@ mod tests {
     #[test]
     fn far_fix_is_too_far() {
         let gate = checkpoint();
-        let verification =
-            verify_checkin(ScannedCheckpoint::Found(&gate), &at(1000.0, 5.0), &CheckinPolicy::default());
+        let verification = verify_checkin(
+            ScannedCheckpoint::Found(&gate),
+            &at(1000.0, 5.0),
+            &CheckinPolicy::default(),
+        );
         assert!(!verification.accepted);
         let [CheckinReason::TooFar { distance_m, radius_m, .. }] = verification.reasons[..] else {
             panic!("expected one too_far reason, got {:?}", verification.reasons);
@@ -154,8 +158,11 @@ mod tests {
     #[test]
     fn vague_fix_is_refused() {
         let gate = checkpoint();
-        let verification =
-            verify_checkin(ScannedCheckpoint::Found(&gate), &at(0.0, 80.0), &CheckinPolicy::default());
+        let verification = verify_checkin(
+            ScannedCheckpoint::Found(&gate),
+            &at(0.0, 80.0),
+            &CheckinPolicy::default(),
+        );
         assert_eq!(verification.reasons.len(), 1);
         assert_eq!(verification.reasons[0].code(), "fix_too_inaccurate");
     }

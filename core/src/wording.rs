@@ -50,12 +50,20 @@ fn template(code: &str, language: Language) -> &'static str {
 
     match (code, language) {
         ("unknown_tag", En) => "This tag does not belong to any checkpoint of your sites.",
-        ("unknown_tag", Es) => "Esta etiqueta no pertenece a ningún punto de control de sus sitios.",
-        ("unknown_tag", Pt) => "Esta etiqueta não pertence a nenhum ponto de controle dos seus locais.",
+        ("unknown_tag", Es) => {
+            "Esta etiqueta no pertenece a ningún punto de control de sus sitios."
+        }
+        ("unknown_tag", Pt) => {
+            "Esta etiqueta não pertence a nenhum ponto de controle dos seus locais."
+        }
 
         ("wrong_site", En) => "This checkpoint belongs to another site ({checkpoint_site_id}).",
-        ("wrong_site", Es) => "Este punto de control pertenece a otro sitio ({checkpoint_site_id}).",
-        ("wrong_site", Pt) => "Este ponto de controle pertence a outro local ({checkpoint_site_id}).",
+        ("wrong_site", Es) => {
+            "Este punto de control pertenece a otro sitio ({checkpoint_site_id})."
+        }
+        ("wrong_site", Pt) => {
+            "Este ponto de controle pertence a outro local ({checkpoint_site_id})."
+        }
 
         ("too_far", En) => {
             "You are {distance_m} m from the checkpoint (accuracy {accuracy_m} m); \

@@ -87,13 +87,18 @@ async fn shift_reaches_server_exactly_once() {
     assert_eq!(first.sites_received, 1, "the site must be pulled");
 
     device.start_shift(Some("yard".into())).unwrap();
-    let walk: Vec<Fix> = (0..500).map(|second| fix(second as f64 * 0.01, T0 + second * 1000)).collect();
+    let walk: Vec<Fix> =
+        (0..500).map(|second| fix(second as f64 * 0.01, T0 + second * 1000)).collect();
     clock.advance(499_000);
     device.record_fixes(walk).unwrap();
     let check_in = device.scan_checkpoint(ScanMethod::Qr, "yard/pump").unwrap();
     assert!(check_in.verification.accepted, "{:?}", check_in.verification);
     device
-        .log_incident(Incident { category: "leak".into(), severity: Severity::Medium, text: "Oil under pump".into() })
+        .log_incident(Incident {
+            category: "leak".into(),
+            severity: Severity::Medium,
+            text: "Oil under pump".into(),
+        })
         .unwrap();
     let panic = device.raise_panic_and_send().await.unwrap();
     assert!(panic.delivered_at_ms.is_some(), "the panic must be delivered at once");
@@ -133,7 +138,11 @@ async fn capture_continues_while_server_is_down() {
     server.shutdown().await.unwrap();
 
     let incident = device
-        .log_incident(Incident { category: "fire".into(), severity: Severity::Critical, text: "Smoke".into() })
+        .log_incident(Incident {
+            category: "fire".into(),
+            severity: Severity::Critical,
+            text: "Smoke".into(),
+        })
         .unwrap();
     let panic = device.raise_panic_and_send().await.unwrap();
     assert_eq!(panic.delivered_at_ms, None);
@@ -160,13 +169,19 @@ async fn lost_acknowledgement_is_resent_without_duplicate() {
     let device = open_device(&device_folder, &server.url(), &clock);
     device.sync_now().await.unwrap();
     let stored = device
-        .log_incident(Incident { category: "theft".into(), severity: Severity::Low, text: "Bike".into() })
+        .log_incident(Incident {
+            category: "theft".into(),
+            severity: Severity::Low,
+            text: "Bike".into(),
+        })
         .unwrap();
 
     // The server stores the batch but the device never sees the reply: simulate it by
     // pushing the same record straight from a second client, then syncing normally.
     let token = device.store().setting("device_token").unwrap().unwrap();
-    let client = vigil_core::sync::SyncClient::new(&server.url(), std::time::Duration::from_secs(3)).unwrap();
+    let client =
+        vigil_core::sync::SyncClient::new(&server.url(), std::time::Duration::from_secs(3))
+            .unwrap();
     let request = vigil_core::protocol::PushRequest { records: vec![stored.clone()] };
     let reply = client.push(&token, &request).await.unwrap();
     assert_eq!(reply.acked, vec![stored.id]);
@@ -185,8 +200,12 @@ async fn wrong_enrollment_code_is_a_server_error() {
     let clock = ManualClock::new(T0);
     let mut config = Config::new("device-x", "guard-x", server.url(), "not-the-code");
     config.sync_attempts = 1;
-    let device =
-        Vigil::open_with_clock(device_folder.path().join("device.db"), config, Arc::new(clock.clone())).unwrap();
+    let device = Vigil::open_with_clock(
+        device_folder.path().join("device.db"),
+        config,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
     device.raise_panic().unwrap();
 
     let error = device.sync_now().await.unwrap_err();

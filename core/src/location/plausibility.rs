@@ -144,7 +144,8 @@ mod tests {
     fn walking_is_not_flagged() {
         let mut checker = FixChecker::default();
         for second in 0..60 {
-            let flags = checker.check(&fix(north(1.4 * second as f64), 2.0, T0 + second * 1000), T0);
+            let flags =
+                checker.check(&fix(north(1.4 * second as f64), 2.0, T0 + second * 1000), T0);
             assert!(flags.is_empty(), "second {second}: {flags:?}");
         }
     }
@@ -184,17 +185,20 @@ mod tests {
     fn time_defects_are_flagged() {
         let mut checker = FixChecker::default();
         let bogus_1901 = -2_147_483_648_000;
-        assert_eq!(checker.check(&fix(north(0.0), 2.0, bogus_1901), T0), vec![
-            FixFlag::ImplausibleTime
-        ]);
+        assert_eq!(
+            checker.check(&fix(north(0.0), 2.0, bogus_1901), T0),
+            vec![FixFlag::ImplausibleTime]
+        );
         assert!(checker.check(&fix(north(0.0), 2.0, T0), T0).is_empty());
         assert_eq!(checker.check(&fix(north(1.0), 2.0, T0), T0), vec![FixFlag::DuplicateTime]);
-        assert_eq!(checker.check(&fix(north(2.0), 2.0, T0 - 302), T0), vec![
-            FixFlag::TimeBackwards
-        ]);
+        assert_eq!(
+            checker.check(&fix(north(2.0), 2.0, T0 - 302), T0),
+            vec![FixFlag::TimeBackwards]
+        );
         let two_days = 2 * 24 * 3600 * 1000;
-        assert_eq!(checker.check(&fix(north(3.0), 2.0, T0 + two_days), T0), vec![
-            FixFlag::ImplausibleTime
-        ]);
+        assert_eq!(
+            checker.check(&fix(north(3.0), 2.0, T0 + two_days), T0),
+            vec![FixFlag::ImplausibleTime]
+        );
     }
 }

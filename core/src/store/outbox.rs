@@ -48,9 +48,8 @@ impl Store {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
         {
-            let mut attempt = transaction.prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE record_id = ?1",
-            )?;
+            let mut attempt = transaction
+                .prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE record_id = ?1")?;
             let mut sent = transaction.prepare_cached(
                 "UPDATE records SET sync_state = ?2 WHERE id = ?1 AND sync_state = ?3",
             )?;

@@ -223,7 +223,6 @@ pub(super) fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|error| Error::Corrupt(format!("invalid stored id: {error}")))
 }
 
-
 #[cfg(test)]
 pub(super) fn insert_for_test(transaction: &Transaction<'_>, record: NewRecord) -> Record {
     insert_records(transaction, vec![record]).unwrap().remove(0)

@@ -18,9 +18,7 @@ impl Store {
 
         for site in sites {
             let stored_revision: Option<i64> = transaction
-                .query_row("SELECT revision FROM sites WHERE id = ?1", [&site.id], |row| {
-                    row.get(0)
-                })
+                .query_row("SELECT revision FROM sites WHERE id = ?1", [&site.id], |row| row.get(0))
                 .optional()?;
             if stored_revision.is_some_and(|revision| revision > site.revision) {
                 continue;

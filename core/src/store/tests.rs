@@ -65,7 +65,10 @@ fn upgrade_from_version_1_keeps_records() {
 }
 
 /// Inserts a record with the version-1 tables only, as the first release did.
-fn records_for_test(transaction: &rusqlite::Transaction<'_>, new: NewRecord) -> crate::model::Record {
+fn records_for_test(
+    transaction: &rusqlite::Transaction<'_>,
+    new: NewRecord,
+) -> crate::model::Record {
     super::records::insert_for_test(transaction, new)
 }
 
@@ -102,7 +105,8 @@ fn pragmas_are_durable_settings() {
     let store = Store::open(folder.path().join("device.db")).unwrap();
     let connection = store.lock();
     let mode: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0)).unwrap();
-    let synchronous: i64 = connection.query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
+    let synchronous: i64 =
+        connection.query_row("PRAGMA synchronous", [], |row| row.get(0)).unwrap();
     assert_eq!(mode, "wal");
     assert_eq!(synchronous, 2, "synchronous must be FULL");
 }

@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    AssignmentsResponse, EnrollRequest, EnrollResponse, ErrorResponse, PanicRequest,
-    PanicResponse, PushRequest, PushResponse,
+    AssignmentsResponse, EnrollRequest, EnrollResponse, ErrorResponse, PanicRequest, PanicResponse,
+    PushRequest, PushResponse,
 };
 
 /// A client of the SOC server's sync protocol.
@@ -28,7 +28,10 @@ impl SyncClient {
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
         let base_url = base_url.trim_end_matches('/').to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(Error::invalid("server_url", format!("{base_url:?} is not an http(s) URL")));
+            return Err(Error::invalid(
+                "server_url",
+                format!("{base_url:?} is not an http(s) URL"),
+            ));
         }
 
         // NOTE: plain HTTP only; TLS and certificate pinning are not built in yet.

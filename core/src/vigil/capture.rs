@@ -142,7 +142,8 @@ impl Vigil {
         check_text("incident.text", &incident.text, MAX_INCIDENT_TEXT_BYTES)?;
 
         let shift_id = self.active_shift_id()?;
-        let record = self.new_record(shift_id, self.current_location(), RecordBody::Incident(incident));
+        let record =
+            self.new_record(shift_id, self.current_location(), RecordBody::Incident(incident));
         let stored = self.store().append(vec![record])?.remove(0);
         tracing::info!(record = %stored.id, "incident logged");
         Ok(stored)
@@ -251,14 +252,26 @@ impl Vigil {
             .find(|(site_id, _)| shift_site.as_deref().is_none_or(|shift| shift == site_id))
             .or(candidates.first());
         let Some((site_id, checkpoint_id)) = chosen else {
-            return Ok(verify_checkin(ScannedCheckpoint::Unknown, location, &self.config().checkin));
+            return Ok(verify_checkin(
+                ScannedCheckpoint::Unknown,
+                location,
+                &self.config().checkin,
+            ));
         };
 
         let Some(site) = self.store().site(site_id)? else {
-            return Ok(verify_checkin(ScannedCheckpoint::Unknown, location, &self.config().checkin));
+            return Ok(verify_checkin(
+                ScannedCheckpoint::Unknown,
+                location,
+                &self.config().checkin,
+            ));
         };
         let Some(checkpoint) = site.checkpoint(checkpoint_id) else {
-            return Ok(verify_checkin(ScannedCheckpoint::Unknown, location, &self.config().checkin));
+            return Ok(verify_checkin(
+                ScannedCheckpoint::Unknown,
+                location,
+                &self.config().checkin,
+            ));
         };
 
         let scanned = match &shift_site {
@@ -275,7 +288,12 @@ impl Vigil {
     }
 
     /// Builds a record captured now, ready to store.
-    fn new_record(&self, shift_id: Option<Uuid>, location: Location, body: RecordBody) -> NewRecord {
+    fn new_record(
+        &self,
+        shift_id: Option<Uuid>,
+        location: Location,
+        body: RecordBody,
+    ) -> NewRecord {
         NewRecord {
             id: Uuid::now_v7(),
             device_id: self.config().device_id.clone(),

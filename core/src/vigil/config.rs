@@ -65,7 +65,10 @@ impl Config {
             return Err(Error::invalid("max_fix_age_ms", "must be positive"));
         }
         if !(1..=1_000).contains(&self.batch_size) {
-            return Err(Error::invalid("batch_size", format!("{} is outside 1..=1000", self.batch_size)));
+            return Err(Error::invalid(
+                "batch_size",
+                format!("{} is outside 1..=1000", self.batch_size),
+            ));
         }
         if self.sync_attempts == 0 {
             return Err(Error::invalid("sync_attempts", "must be at least 1"));
@@ -82,7 +85,10 @@ fn check_id(field: &str, value: &str) -> Result<()> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     if value.len() > MAX_ID_BYTES {
-        return Err(Error::invalid(field, format!("{} bytes is over the limit of {MAX_ID_BYTES}", value.len())));
+        return Err(Error::invalid(
+            field,
+            format!("{} bytes is over the limit of {MAX_ID_BYTES}", value.len()),
+        ));
     }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));

@@ -54,8 +54,11 @@ impl Vigil {
             return Ok(ShiftReport::default());
         };
 
-        let mut report =
-            ShiftReport { shift_id: Some(shift_id), site_id: site_id.clone(), ..Default::default() };
+        let mut report = ShiftReport {
+            shift_id: Some(shift_id),
+            site_id: site_id.clone(),
+            ..Default::default()
+        };
         let mut previous_trusted: Option<Fix> = None;
         let mut visited = BTreeSet::new();
 

@@ -13,6 +13,10 @@ use crate::sync::{Backoff, client::is_unauthorized, is_transient};
 const DEVICE_TOKEN: &str = "device_token";
 const ASSIGNMENTS_CURSOR: &str = crate::store::ASSIGNMENTS_CURSOR;
 
+/// Largest push body the client builds, in bytes of JSON. The reference server accepts
+/// 4 MiB; a smaller batch keeps one lost request cheap on a mobile link.
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
 /// Longest wait between two retries of a sync step.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
@@ -64,11 +68,14 @@ impl Vigil {
 
         loop {
             let batch_size = self.config().batch_size;
-            let batch = self.blocking(move |vigil| vigil.store().outbox_page(batch_size, None)).await?;
-            if batch.is_empty() {
+            let page =
+                self.blocking(move |vigil| vigil.store().outbox_page(batch_size, None)).await?;
+            if page.is_empty() {
                 break;
             }
-            let (acknowledged, rejected) = self.retrying(|| self.push_batch(&token, &batch)).await?;
+            let batch = within_byte_limit(page, MAX_BATCH_BYTES);
+            let (acknowledged, rejected) =
+                self.retrying(|| self.push_batch(&token, &batch)).await?;
             summary.acknowledged += acknowledged;
             summary.rejected += rejected;
         }
@@ -125,7 +132,8 @@ impl Vigil {
 
         let reply = self.inner.client.assignments(token, cursor).await?;
         let received = reply.sites.len() as u64;
-        self.blocking(move |vigil| vigil.store().save_sites(&reply.sites, Some(reply.cursor))).await?;
+        self.blocking(move |vigil| vigil.store().save_sites(&reply.sites, Some(reply.cursor)))
+            .await?;
         Ok(received)
     }
 
@@ -146,7 +154,10 @@ impl Vigil {
         if acknowledged.is_empty() && rejected.is_empty() {
             return Err(Error::Server {
                 status: 0,
-                message: format!("the server answered a batch of {} records with no result", ids.len()),
+                message: format!(
+                    "the server answered a batch of {} records with no result",
+                    ids.len()
+                ),
             });
         }
 
@@ -193,4 +204,21 @@ impl Vigil {
             attempt += 1;
         }
     }
+}
+
+/// Keeps the leading records of a page whose JSON fits in `max_bytes`, and at least one
+/// record, so that an oversized record is still tried on its own.
+pub(super) fn within_byte_limit(mut page: Vec<Record>, max_bytes: usize) -> Vec<Record> {
+    let mut total = 0;
+    let mut keep = 0;
+    for record in &page {
+        let size = serde_json::to_vec(record).map(|json| json.len()).unwrap_or(max_bytes);
+        if keep > 0 && total + size > max_bytes {
+            break;
+        }
+        total += size;
+        keep += 1;
+    }
+    page.truncate(keep);
+    page
 }

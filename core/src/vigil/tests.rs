@@ -122,7 +122,12 @@ fn invalid_fixes_are_rejected_and_valid_ones_kept() {
     let mut out_of_range = fix_near_gate(0.0, T0);
     out_of_range.longitude = 181.0;
     let outcomes = vigil
-        .record_fixes(vec![nan, fix_near_gate(0.0, T0), out_of_range, fix_near_gate(1.0, T0 + 1000)])
+        .record_fixes(vec![
+            nan,
+            fix_near_gate(0.0, T0),
+            out_of_range,
+            fix_near_gate(1.0, T0 + 1000),
+        ])
         .unwrap();
 
     assert!(matches!(&outcomes[0], FixOutcome::Rejected { field, .. } if field == "latitude"));
@@ -182,7 +187,8 @@ fn report_counts_visits_and_misses() {
     let folder = tempfile::tempdir().unwrap();
     let (vigil, _clock) = open_offline(&folder);
     vigil.start_shift(Some("depot".into())).unwrap();
-    let walk: Vec<Fix> = (0..20).map(|second| fix_near_gate(second as f64, T0 + second * 1000)).collect();
+    let walk: Vec<Fix> =
+        (0..20).map(|second| fix_near_gate(second as f64, T0 + second * 1000)).collect();
     vigil.record_fixes(walk).unwrap();
     vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap();
     vigil.end_shift().unwrap();
@@ -239,7 +245,8 @@ async fn garbage_reply_keeps_records_queued() {
         config.sync_attempts = 2;
         config.retry_base_delay_ms = 1;
         let vigil = Vigil::open(folder.path().join("device.db"), config).unwrap();
-        let incident = Incident { category: "theft".into(), severity: Severity::Low, text: "x".into() };
+        let incident =
+            Incident { category: "theft".into(), severity: Severity::Low, text: "x".into() };
         let stored = vigil.log_incident(incident).unwrap();
 
         let error = vigil.sync_now().await.unwrap_err();
@@ -248,4 +255,26 @@ async fn garbage_reply_keeps_records_queued() {
         assert_eq!(record, stored);
         assert_eq!(state, SyncState::Stored);
     }
+}
+
+#[test]
+fn push_batches_stay_within_byte_limit() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, _clock) = open_offline(&folder);
+    let text = "x".repeat(10_000);
+    for _ in 0..300 {
+        let incident =
+            Incident { category: "note".into(), severity: Severity::Low, text: text.clone() };
+        vigil.log_incident(incident).unwrap();
+    }
+    let page = vigil.store().outbox_page(250, None).unwrap();
+
+    let batch = super::sync::within_byte_limit(page.clone(), 1024 * 1024);
+    let bytes: usize = batch.iter().map(|record| serde_json::to_vec(record).unwrap().len()).sum();
+    assert!(bytes <= 1024 * 1024, "{bytes}");
+    assert!(batch.len() > 90 && batch.len() < 110, "{}", batch.len());
+    assert_eq!(batch[..], page[..batch.len()]);
+
+    let single = super::sync::within_byte_limit(page[..1].to_vec(), 10);
+    assert_eq!(single.len(), 1, "an oversized record is still sent alone");
 }
