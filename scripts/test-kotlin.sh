@@ -83,6 +83,8 @@ fi
 
 if [[ $GENERATE -eq 1 ]]; then
     scripts/generate-bindings.sh ${PROFILE_ARGS[@]+"${PROFILE_ARGS[@]}"}
+    # The tests sync to a `vigil serve` process of the same build.
+    cargo build -p vigil-cli ${PROFILE_ARGS[@]+"${PROFILE_ARGS[@]}"}
 fi
 
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -150,5 +152,6 @@ echo "Running the tests against $LIBRARY"
 java \
     -Djna.library.path="$LIBRARY_DIR" \
     -Dvigil.cargoVersion="$CARGO_VERSION" \
+    -Dvigil.binary="$LIBRARY_DIR/vigil" \
     -classpath "$TEST_CLASSES:$COMPILE_CLASSPATH:$KOTLIN_STDLIB_JAR" \
     vigil.testrunner.JUnitMainKt "$TEST_CLASSES" ${SELECTED_CLASSES[@]+"${SELECTED_CLASSES[@]}"}

@@ -1,4 +1,7 @@
 //! The error that crosses the FFI.
+//!
+//! No field is called `message`: Kotlin exceptions already have one, and UniFFI 0.32
+//! generates an ambiguous second one for it.
 
 /// Why a Vigil call failed. Each variant names something the app can act on; none carries
 /// incident text, coordinates or key material.
@@ -13,10 +16,10 @@ pub enum VigilError {
         reason: String,
     },
     /// The call needs another state, such as ending a shift that was never started.
-    #[error("{message}")]
+    #[error("{detail}")]
     InvalidState {
         /// What state was expected.
-        message: String,
+        detail: String,
     },
     /// A referenced object, such as a site or a record, is not stored on the device.
     #[error("{what} not found: {id}")]
@@ -30,31 +33,31 @@ pub enum VigilError {
     #[error("storage is full; the record was not stored")]
     StorageFull,
     /// The local database failed or is corrupt.
-    #[error("storage failed: {message}")]
+    #[error("storage failed: {detail}")]
     Storage {
         /// What failed.
-        message: String,
+        detail: String,
     },
     /// The SOC server could not be reached; everything stays queued. Retry later.
-    #[error("server unreachable: {message}")]
+    #[error("server unreachable: {detail}")]
     Offline {
         /// The network error.
-        message: String,
+        detail: String,
     },
     /// The SOC server answered with an error or an unreadable reply; everything stays
     /// queued.
-    #[error("server error (HTTP {status}): {message}")]
+    #[error("server error (HTTP {status}): {detail}")]
     Server {
         /// The HTTP status, or 0 for an unreadable reply.
         status: u16,
         /// The server's error code and message.
-        message: String,
+        detail: String,
     },
     /// A bug in Vigil; please report it with the message.
-    #[error("internal error: {message}")]
+    #[error("internal error: {detail}")]
     Internal {
         /// What failed.
-        message: String,
+        detail: String,
     },
 }
 
@@ -64,15 +67,15 @@ impl From<vigil_core::Error> for VigilError {
 
         match error {
             Error::InvalidInput { field, reason } => VigilError::InvalidInput { field, reason },
-            Error::InvalidState(message) => VigilError::InvalidState { message },
+            Error::InvalidState(message) => VigilError::InvalidState { detail: message },
             Error::NotFound { what, id } => VigilError::NotFound { what: what.to_string(), id },
             Error::StorageFull => VigilError::StorageFull,
             error @ (Error::Storage(_) | Error::Corrupt(_)) => {
                 tracing::error!(%error, "storage failure");
-                VigilError::Storage { message: error.to_string() }
+                VigilError::Storage { detail: error.to_string() }
             }
-            Error::Offline(message) => VigilError::Offline { message },
-            Error::Server { status, message } => VigilError::Server { status, message },
+            Error::Offline(message) => VigilError::Offline { detail: message },
+            Error::Server { status, message } => VigilError::Server { status, detail: message },
         }
     }
 }
@@ -80,6 +83,6 @@ impl From<vigil_core::Error> for VigilError {
 impl From<tokio::task::JoinError> for VigilError {
     fn from(error: tokio::task::JoinError) -> Self {
         tracing::error!(%error, "a Vigil task failed");
-        VigilError::Internal { message: error.to_string() }
+        VigilError::Internal { detail: error.to_string() }
     }
 }
