@@ -18,7 +18,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
-pub use outbox::SyncCounts;
+pub use outbox::{QueuedRecord, SyncCounts};
 pub use records::NewRecord;
 
 /// The sync state of a stored record.

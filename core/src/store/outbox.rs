@@ -10,6 +10,15 @@ use super::{Store, SyncState};
 use crate::error::Result;
 use crate::model::Record;
 
+/// A queued record as stored: its id and its JSON wire form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRecord {
+    /// The record's id.
+    pub id: Uuid,
+    /// The record serialized as the sync protocol sends it.
+    pub json: String,
+}
+
 /// How many records are in each sync state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncCounts {
@@ -41,6 +50,37 @@ impl Store {
             .collect::<rusqlite::Result<Vec<String>>>()?;
 
         bodies.iter().map(|body| Ok(serde_json::from_str(body)?)).collect()
+    }
+
+    /// Returns the next batch to push as stored JSON, in send order: at most `limit`
+    /// records whose JSON adds up to at most `max_bytes`, but always at least one record
+    /// when the outbox is not empty, so an oversized record is still tried alone.
+    ///
+    /// The JSON is the record exactly as stored, so a push sends the bytes captured on the
+    /// device without decoding and encoding them again.
+    pub fn outbox_batch(&self, limit: usize, max_bytes: usize) -> Result<Vec<QueuedRecord>> {
+        let connection = self.lock();
+        let mut statement = connection.prepare_cached(
+            "SELECT records.id, records.body FROM outbox JOIN records ON records.id = outbox.record_id
+             ORDER BY outbox.priority, outbox.seq LIMIT ?1",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = statement.query([limit])?;
+
+        let mut batch = Vec::new();
+        let mut total_bytes = 0;
+        while let Some(row) = rows.next()? {
+            let json: String = row.get(1)?;
+            if !batch.is_empty() && total_bytes + json.len() > max_bytes {
+                break;
+            }
+            total_bytes += json.len();
+            batch.push(QueuedRecord {
+                id: super::records::parse_uuid(&row.get::<_, String>(0)?)?,
+                json,
+            });
+        }
+        Ok(batch)
     }
 
     /// Records that these records are about to be sent.

@@ -53,6 +53,17 @@ impl SyncClient {
         self.post("/v1/records", Some(token), request).await
     }
 
+    /// Pushes a batch of records given as their stored JSON, joined into a
+    /// [`PushRequest`] body without decoding them.
+    pub async fn push_json(&self, token: &str, records: &[&str]) -> Result<PushResponse> {
+        let size = records.iter().map(|json| json.len() + 1).sum::<usize>() + 16;
+        let mut body = String::with_capacity(size);
+        body.push_str("{\"records\":[");
+        body.push_str(&records.join(","));
+        body.push_str("]}");
+        self.post_body("/v1/records", Some(token), body.into_bytes()).await
+    }
+
     /// Sends one panic alert on the fast path.
     pub async fn panic(&self, token: &str, request: &PanicRequest) -> Result<PanicResponse> {
         self.post("/v1/panic", Some(token), request).await
@@ -73,6 +84,15 @@ impl SyncClient {
     ) -> Result<R> {
         let body = serde_json::to_vec(body)
             .map_err(|error| Error::invalid("request", error.to_string()))?;
+        self.post_body(path, token, body).await
+    }
+
+    async fn post_body<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<R> {
         let mut request = self
             .http
             .post(format!("{}{path}", self.base_url))

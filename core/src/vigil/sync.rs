@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::Vigil;
 use crate::error::{Error, Result};
 use crate::model::Record;
-use crate::protocol::{EnrollRequest, PanicRequest, PushRequest};
-use crate::store::SyncCounts;
+use crate::protocol::{EnrollRequest, PanicRequest};
+use crate::store::{QueuedRecord, SyncCounts};
 use crate::sync::{Backoff, client::is_unauthorized, is_transient};
 
 const DEVICE_TOKEN: &str = "device_token";
@@ -68,12 +68,12 @@ impl Vigil {
 
         loop {
             let batch_size = self.config().batch_size;
-            let page =
-                self.blocking(move |vigil| vigil.store().outbox_page(batch_size, None)).await?;
-            if page.is_empty() {
+            let batch = self
+                .blocking(move |vigil| vigil.store().outbox_batch(batch_size, MAX_BATCH_BYTES))
+                .await?;
+            if batch.is_empty() {
                 break;
             }
-            let batch = within_byte_limit(page, MAX_BATCH_BYTES);
             let (acknowledged, rejected) =
                 self.retrying(|| self.push_batch(&token, &batch)).await?;
             summary.acknowledged += acknowledged;
@@ -138,13 +138,13 @@ impl Vigil {
     }
 
     /// Pushes one batch and applies the reply. Returns the acknowledged and rejected counts.
-    async fn push_batch(&self, token: &str, batch: &[Record]) -> Result<(u64, u64)> {
+    async fn push_batch(&self, token: &str, batch: &[QueuedRecord]) -> Result<(u64, u64)> {
         let ids: Vec<_> = batch.iter().map(|record| record.id).collect();
         let sent_ids = ids.clone();
         self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;
 
-        let request = PushRequest { records: batch.to_vec() };
-        let reply = self.inner.client.push(token, &request).await?;
+        let records: Vec<&str> = batch.iter().map(|record| record.json.as_str()).collect();
+        let reply = self.inner.client.push_json(token, &records).await?;
 
         // Only ids this batch contained count: a confused server cannot acknowledge records
         // it was never sent.
@@ -204,21 +204,4 @@ impl Vigil {
             attempt += 1;
         }
     }
-}
-
-/// Keeps the leading records of a page whose JSON fits in `max_bytes`, and at least one
-/// record, so that an oversized record is still tried on its own.
-pub(super) fn within_byte_limit(mut page: Vec<Record>, max_bytes: usize) -> Vec<Record> {
-    let mut total = 0;
-    let mut keep = 0;
-    for record in &page {
-        let size = serde_json::to_vec(record).map(|json| json.len()).unwrap_or(max_bytes);
-        if keep > 0 && total + size > max_bytes {
-            break;
-        }
-        total += size;
-        keep += 1;
-    }
-    page.truncate(keep);
-    page
 }

@@ -267,14 +267,17 @@ fn push_batches_stay_within_byte_limit() {
             Incident { category: "note".into(), severity: Severity::Low, text: text.clone() };
         vigil.log_incident(incident).unwrap();
     }
-    let page = vigil.store().outbox_page(250, None).unwrap();
 
-    let batch = super::sync::within_byte_limit(page.clone(), 1024 * 1024);
-    let bytes: usize = batch.iter().map(|record| serde_json::to_vec(record).unwrap().len()).sum();
+    let batch = vigil.store().outbox_batch(250, 1024 * 1024).unwrap();
+    let bytes: usize = batch.iter().map(|record| record.json.len()).sum();
     assert!(bytes <= 1024 * 1024, "{bytes}");
     assert!(batch.len() > 90 && batch.len() < 110, "{}", batch.len());
-    assert_eq!(batch[..], page[..batch.len()]);
+    let page = vigil.store().outbox_page(batch.len(), None).unwrap();
+    for (queued, record) in batch.iter().zip(&page) {
+        assert_eq!(queued.id, record.id);
+        assert_eq!(serde_json::from_str::<crate::model::Record>(&queued.json).unwrap(), *record);
+    }
 
-    let single = super::sync::within_byte_limit(page[..1].to_vec(), 10);
+    let single = vigil.store().outbox_batch(250, 10).unwrap();
     assert_eq!(single.len(), 1, "an oversized record is still sent alone");
 }
