@@ -1,1 +1,211 @@
-fn main() {}
+//! `vigil`: runs a guard's shift from the command line.
+//!
+//! - `vigil demo` plays a simulated patrol against the reference server, in-process.
+//! - `vigil replay --track FILE` plays a recorded GPX or NMEA track through the core.
+//! - `vigil serve` runs the reference SOC server until Ctrl-C.
+//!
+//! Logs go to stderr; set `RUST_LOG` (for example `RUST_LOG=info`) to see more.
+
+mod demo;
+mod error;
+mod replay;
+mod report;
+mod serve;
+mod site;
+mod tracks;
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+use tracing_subscriber::EnvFilter;
+use vigil_core::wording::Language;
+
+use crate::error::CliError;
+
+/// Runs a guard's shift from the command line: a demo, a replay of a real track, or the
+/// reference SOC server.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Play a simulated patrol against an in-process server and print the shift report.
+    Demo {
+        /// Seed of the simulated GPS noise.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Language of refusal texts.
+        #[arg(long, value_enum, default_value = "en")]
+        language: LanguageArg,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Play a recorded GPX or NMEA 0183 track through the core and print what it stored,
+    /// rejected and flagged.
+    Replay {
+        /// The track: GPX 1.0 or 1.1, or an NMEA 0183 log. The format is read from the
+        /// content.
+        #[arg(long, value_name = "FILE")]
+        track: PathBuf,
+        /// A GeoJSON file to build the site from: a polygon is the perimeter, its corners
+        /// and the Point features are GPS checkpoints.
+        #[arg(long, value_name = "FILE.geojson")]
+        site: Option<PathBuf>,
+        /// The id of the polygon feature to use as the perimeter, such as `way/52538639`;
+        /// by default the largest building.
+        #[arg(long, value_name = "ID", requires = "site")]
+        perimeter_id: Option<String>,
+        /// Language of refusal texts.
+        #[arg(long, value_enum, default_value = "en")]
+        language: LanguageArg,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the reference SOC server until Ctrl-C.
+    Serve {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// SQLite database file; created if missing.
+        #[arg(long, value_name = "PATH", default_value = "vigil-server.db")]
+        database: PathBuf,
+        /// The code devices must send to enroll. Prefer the environment variable: a
+        /// command-line argument is visible to other users of the machine.
+        #[arg(long, value_name = "CODE", env = "VIGIL_ENROLLMENT_CODE", hide_env_values = true)]
+        enrollment_code: String,
+        /// A GeoJSON file with the site assigned to every device.
+        #[arg(long, value_name = "FILE.geojson")]
+        site: Option<PathBuf>,
+        /// The id of the polygon feature to use as the perimeter; by default the largest
+        /// building.
+        #[arg(long, value_name = "ID", requires = "site")]
+        perimeter_id: Option<String>,
+    },
+}
+
+/// The languages Vigil ships wording for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LanguageArg {
+    /// English.
+    En,
+    /// Spanish.
+    Es,
+    /// Brazilian Portuguese.
+    #[value(name = "pt-BR")]
+    PtBr,
+}
+
+impl From<LanguageArg> for Language {
+    fn from(language: LanguageArg) -> Self {
+        match language {
+            LanguageArg::En => Language::English,
+            LanguageArg::Es => Language::Spanish,
+            LanguageArg::PtBr => Language::BrazilianPortuguese,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo's warnings (the panic alert, the failed sync during the outage) are part of
+    // the script, and its report shows them, so by default it logs errors only.
+    let default_level = match cli.command {
+        Command::Serve { .. } => "info",
+        Command::Replay { .. } => "warn",
+        Command::Demo { .. } => "error",
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {}", error_chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Demo { seed, language, json } => {
+            let options = demo::DemoOptions { seed, language: language.into() };
+            let report = runtime()?.block_on(demo::run(options))?;
+            print(&report, json, || report.to_text())?;
+            if report.problems.is_empty() {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for problem in &report.problems {
+                    eprintln!("error: {problem}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Command::Replay { track, site, perimeter_id, language, json } => {
+            let options =
+                replay::ReplayOptions { track, site, perimeter_id, language: language.into() };
+            let report = replay::run(&options)?;
+            print(&report, json, || report.to_text())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { listen, database, enrollment_code, site, perimeter_id } => {
+            let options =
+                serve::ServeOptions { listen, database, enrollment_code, site, perimeter_id };
+            runtime()?.block_on(serve::run(options))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| CliError::Other(format!("failed to start the async runtime: {error}")))
+}
+
+fn print<T: Serialize>(
+    report: &T,
+    json: bool,
+    text: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    if json {
+        let encoded = serde_json::to_string_pretty(report).map_err(|error| {
+            CliError::Other(format!("failed to encode the report as JSON: {error}"))
+        })?;
+        println!("{encoded}");
+    } else {
+        print!("{}", text());
+    }
+    Ok(())
+}
+
+/// Formats an error with its sources, as `outer: inner: innermost`, skipping a source
+/// whose text the outer message already contains.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        source = inner.source();
+    }
+    text
+}

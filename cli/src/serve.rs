@@ -1,0 +1,49 @@
+//! `vigil serve`: the reference SOC server as a process, until Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use vigil_server::ServerConfig;
+
+use crate::error::{CliError, Context as _};
+
+/// Options of the server process.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// The SQLite database file; it is created if missing.
+    pub database: PathBuf,
+    /// The code devices must send to enroll.
+    pub enrollment_code: String,
+    /// A GeoJSON file with the site to assign to every device.
+    pub site: Option<PathBuf>,
+    /// The id of the GeoJSON polygon feature to use as the perimeter.
+    pub perimeter_id: Option<String>,
+}
+
+/// Runs the server until Ctrl-C.
+///
+/// # Errors
+///
+/// [`CliError::Input`] for an invalid site file; [`CliError::Server`] when the server
+/// cannot start (for example the address is in use) or fails while running.
+pub async fn run(options: ServeOptions) -> Result<(), CliError> {
+    let sites = match &options.site {
+        Some(path) => vec![crate::site::load(path, options.perimeter_id.as_deref())?],
+        None => {
+            tracing::warn!("no --site given; enrolled devices get no site assignment");
+            Vec::new()
+        }
+    };
+    for site in &sites {
+        tracing::info!(site = %site.id, checkpoints = site.checkpoints.len(), "assigning a site to every device");
+    }
+
+    let config = ServerConfig {
+        database: options.database,
+        enrollment_code: options.enrollment_code,
+        sites,
+    };
+    vigil_server::serve(config, options.listen).await.context("running the server")
+}
