@@ -126,24 +126,43 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
     Ok(RunningServer { addr, database: config.database, stop, task })
 }
 
-/// Runs the server until Ctrl-C, then shuts it down gracefully.
+/// Runs the server until Ctrl-C or, on Unix, SIGTERM (what service managers and
+/// `Process.destroy()` send), then shuts it down gracefully.
 ///
 /// # Errors
 ///
 /// The errors of [`start`] and [`RunningServer::shutdown`], and [`ServerError::Signal`] if
-/// the Ctrl-C handler cannot be installed (the server is then stopped at once).
+/// the signal handlers cannot be installed (the server is then stopped at once).
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let server = start(config, addr).await?;
     tracing::info!(url = server.url(), "serving; press Ctrl-C to stop");
 
-    let signal = tokio::signal::ctrl_c().await;
+    let signal = stop_signal().await;
     match &signal {
-        Ok(()) => tracing::info!("received Ctrl-C; shutting down"),
-        Err(error) => tracing::error!(%error, "failed to listen for Ctrl-C; shutting down"),
+        Ok(name) => tracing::info!(signal = name, "received a stop signal; shutting down"),
+        Err(error) => tracing::error!(%error, "failed to listen for stop signals; shutting down"),
     }
 
     server.shutdown().await?;
-    signal.map_err(ServerError::Signal)
+    signal.map(|_| ()).map_err(ServerError::Signal)
+}
+
+/// Waits for Ctrl-C or SIGTERM and returns the signal's name.
+#[cfg(unix)]
+async fn stop_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        interrupt = tokio::signal::ctrl_c() => interrupt.map(|()| "SIGINT"),
+        _ = terminate.recv() => Ok("SIGTERM"),
+    }
+}
+
+/// Waits for Ctrl-C and returns the signal's name.
+#[cfg(not(unix))]
+async fn stop_signal() -> std::io::Result<&'static str> {
+    tokio::signal::ctrl_c().await.map(|()| "Ctrl-C")
 }
 
 /// Checks what SQLite and the protocol cannot check later.
