@@ -9,6 +9,7 @@
 
 pub mod checkin;
 pub mod clock;
+pub mod crypto;
 pub mod error;
 pub mod location;
 pub mod model;

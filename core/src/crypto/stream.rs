@@ -1,0 +1,296 @@
+//! Streamed, chunked encryption of attachments (photos, audio, video).
+//!
+//! The layout is `version (1) | algorithm (1) | chunk size (4, big-endian) | nonce prefix (7)`
+//! and then the chunks, each `ciphertext | tag (16)`. Chunk `i` uses the nonce
+//! `prefix | i (4 bytes, big-endian) | last (1 byte)`, with `last` set only on the final
+//! chunk, in the manner of the STREAM construction (Hoang, Reyhanitabar, Rogaway and Vizár,
+//! "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015).
+//! A swapped or dropped chunk fails its tag because its index is part of the nonce, and a
+//! stream cut at a chunk boundary fails because its new final chunk was not sealed as last.
+//! Only two chunks are in memory at a time.
+
+use std::io::{Read, Write};
+
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::digest::{Context, SHA256};
+
+use super::{CryptoError, fill_random};
+
+/// Plaintext bytes per chunk.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+const VERSION_1: u8 = 1;
+const ALGORITHM_AES_256_GCM: u8 = 1;
+const PREFIX_LEN: usize = 7;
+const HEADER_LEN: usize = 2 + 4 + PREFIX_LEN;
+const TAG_LEN: usize = 16;
+
+/// The plaintext length and SHA-256 of a stream; a record refers to its attachment by them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Plaintext bytes.
+    pub plaintext_bytes: u64,
+    /// SHA-256 of the plaintext, lowercase hex.
+    pub sha256: String,
+}
+
+/// Encrypts `input` to `output` with a 32-byte attachment key, binding every chunk to
+/// `context` (such as the attachment id).
+///
+/// # Errors
+///
+/// [`CryptoError::Io`] if reading or writing fails, [`CryptoError::Random`] if no nonce
+/// prefix can be drawn.
+pub fn encrypt_stream(
+    key: &[u8],
+    context: &[u8],
+    mut input: impl Read,
+    mut output: impl Write,
+) -> Result<StreamSummary, CryptoError> {
+    let key = aead_key(key)?;
+    let mut prefix = [0u8; PREFIX_LEN];
+    fill_random(&mut prefix)?;
+
+    let mut header = vec![VERSION_1, ALGORITHM_AES_256_GCM];
+    header.extend_from_slice(&(CHUNK_BYTES as u32).to_be_bytes());
+    header.extend_from_slice(&prefix);
+    output.write_all(&header)?;
+    let aad = [context, &header].concat();
+
+    let mut digest = Context::new(&SHA256);
+    let mut total = 0u64;
+    let mut current = vec![0u8; CHUNK_BYTES];
+    let mut current_len = read_full(&mut input, &mut current)?;
+    let mut next = vec![0u8; CHUNK_BYTES];
+    let mut index = 0u32;
+
+    loop {
+        // Read ahead, because sealing a chunk needs to tell whether it is the last one.
+        let next_len =
+            if current_len == CHUNK_BYTES { read_full(&mut input, &mut next)? } else { 0 };
+        let last = next_len == 0;
+
+        let mut chunk = current[..current_len].to_vec();
+        digest.update(&chunk);
+        total += current_len as u64;
+        key.seal_in_place_append_tag(
+            chunk_nonce(&prefix, index, last),
+            Aad::from(&aad),
+            &mut chunk,
+        )
+        .map_err(|_| CryptoError::Malformed("chunk too long".into()))?;
+        output.write_all(&chunk)?;
+
+        if last {
+            break;
+        }
+        std::mem::swap(&mut current, &mut next);
+        current_len = next_len;
+        index = index
+            .checked_add(1)
+            .ok_or_else(|| CryptoError::Malformed("stream longer than 2^32 chunks".into()))?;
+    }
+
+    output.flush()?;
+    Ok(StreamSummary { plaintext_bytes: total, sha256: hex(digest.finish().as_ref()) })
+}
+
+/// Decrypts a stream written by [`encrypt_stream`] to `output`.
+///
+/// On an error, `output` may already hold the plaintext of the chunks before the failure:
+/// the caller must discard it.
+///
+/// # Errors
+///
+/// [`CryptoError::Locked`] for a wrong key or context, a changed, swapped, dropped or
+/// truncated chunk; [`CryptoError::Unsupported`] or [`CryptoError::Malformed`] for a
+/// header this version cannot read; [`CryptoError::Io`] if reading or writing fails.
+pub fn decrypt_stream(
+    key: &[u8],
+    context: &[u8],
+    mut input: impl Read,
+    mut output: impl Write,
+) -> Result<StreamSummary, CryptoError> {
+    let key = aead_key(key)?;
+    let mut header = [0u8; HEADER_LEN];
+    if read_full(&mut input, &mut header)? != HEADER_LEN {
+        return Err(CryptoError::Malformed("stream shorter than its header".into()));
+    }
+    if header[0] != VERSION_1 || header[1] != ALGORITHM_AES_256_GCM {
+        return Err(CryptoError::Unsupported(format!(
+            "stream version {}, algorithm {}",
+            header[0], header[1]
+        )));
+    }
+    let chunk_bytes = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+    if chunk_bytes == 0 || chunk_bytes > 16 * 1024 * 1024 {
+        return Err(CryptoError::Malformed(format!("chunk size {chunk_bytes}")));
+    }
+    let prefix: [u8; PREFIX_LEN] = header[6..].try_into().expect("the header has 7 prefix bytes");
+    let aad = [context, &header[..]].concat();
+
+    let sealed_len = chunk_bytes + TAG_LEN;
+    let mut digest = Context::new(&SHA256);
+    let mut total = 0u64;
+    let mut current = vec![0u8; sealed_len];
+    let mut current_len = read_full(&mut input, &mut current)?;
+    let mut next = vec![0u8; sealed_len];
+    let mut index = 0u32;
+
+    loop {
+        if current_len < TAG_LEN {
+            return Err(CryptoError::Locked);
+        }
+        let next_len =
+            if current_len == sealed_len { read_full(&mut input, &mut next)? } else { 0 };
+        let last = next_len == 0;
+
+        let plaintext = key
+            .open_in_place(
+                chunk_nonce(&prefix, index, last),
+                Aad::from(&aad),
+                &mut current[..current_len],
+            )
+            .map_err(|_| CryptoError::Locked)?;
+        digest.update(plaintext);
+        total += plaintext.len() as u64;
+        output.write_all(plaintext)?;
+
+        if last {
+            break;
+        }
+        std::mem::swap(&mut current, &mut next);
+        current_len = next_len;
+        index = index.checked_add(1).ok_or(CryptoError::Locked)?;
+    }
+
+    output.flush()?;
+    Ok(StreamSummary { plaintext_bytes: total, sha256: hex(digest.finish().as_ref()) })
+}
+
+fn aead_key(key: &[u8]) -> Result<LessSafeKey, CryptoError> {
+    let unbound = UnboundKey::new(&AES_256_GCM, key)
+        .map_err(|_| CryptoError::Malformed(format!("an attachment key of {} bytes", key.len())))?;
+    Ok(LessSafeKey::new(unbound))
+}
+
+fn chunk_nonce(prefix: &[u8; PREFIX_LEN], index: u32, last: bool) -> Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[..PREFIX_LEN].copy_from_slice(prefix);
+    nonce[PREFIX_LEN..11].copy_from_slice(&index.to_be_bytes());
+    nonce[11] = u8::from(last);
+    Nonce::assume_unique_for_key(nonce)
+}
+
+/// Reads until `buffer` is full or the input ends; returns the bytes read.
+fn read_full(input: &mut impl Read, buffer: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match input.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(filled)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: [u8; 32] = [7; 32];
+
+    fn encrypt(plaintext: &[u8]) -> Vec<u8> {
+        let mut sealed = Vec::new();
+        encrypt_stream(&KEY, b"attachment-1", plaintext, &mut sealed).unwrap();
+        sealed
+    }
+
+    fn decrypt(sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let mut plaintext = Vec::new();
+        decrypt_stream(&KEY, b"attachment-1", sealed, &mut plaintext)?;
+        Ok(plaintext)
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex(ring::digest::digest(&SHA256, bytes).as_ref())
+    }
+
+    #[test]
+    fn sizes_round_trip() {
+        for size in
+            [0, 1, CHUNK_BYTES - 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES, 3_000_000]
+        {
+            let plaintext: Vec<u8> = (0..size).map(|index| (index % 251) as u8).collect();
+            let mut sealed = Vec::new();
+            let summary =
+                encrypt_stream(&KEY, b"attachment-1", &plaintext[..], &mut sealed).unwrap();
+            assert_eq!(summary.plaintext_bytes, size as u64);
+            assert_eq!(summary.sha256, sha256_hex(&plaintext), "size {size}");
+            assert_eq!(decrypt(&sealed).unwrap(), plaintext, "size {size}");
+        }
+    }
+
+    #[test]
+    fn truncation_at_chunk_boundary_is_detected() {
+        let plaintext = vec![42u8; 3 * CHUNK_BYTES + 10];
+        let sealed = encrypt(&plaintext);
+        let boundary = HEADER_LEN + 2 * (CHUNK_BYTES + TAG_LEN);
+        assert_eq!(decrypt(&sealed[..boundary]).unwrap_err(), CryptoError::Locked);
+        assert_eq!(decrypt(&sealed[..sealed.len() - 1]).unwrap_err(), CryptoError::Locked);
+        assert_eq!(decrypt(&sealed[..HEADER_LEN]).unwrap_err(), CryptoError::Locked);
+    }
+
+    #[test]
+    fn swapped_chunks_are_detected() {
+        let plaintext: Vec<u8> =
+            (0..3 * CHUNK_BYTES).map(|index| (index / CHUNK_BYTES) as u8).collect();
+        let sealed = encrypt(&plaintext);
+        let chunk = CHUNK_BYTES + TAG_LEN;
+        let mut swapped = sealed[..HEADER_LEN].to_vec();
+        swapped.extend_from_slice(&sealed[HEADER_LEN + chunk..HEADER_LEN + 2 * chunk]);
+        swapped.extend_from_slice(&sealed[HEADER_LEN..HEADER_LEN + chunk]);
+        swapped.extend_from_slice(&sealed[HEADER_LEN + 2 * chunk..]);
+        assert_eq!(decrypt(&swapped).unwrap_err(), CryptoError::Locked);
+    }
+
+    #[test]
+    fn flipped_byte_and_wrong_context_are_detected() {
+        let sealed = encrypt(b"photo bytes");
+        let mut flipped = sealed.clone();
+        flipped[HEADER_LEN + 3] ^= 0x80;
+        assert_eq!(decrypt(&flipped).unwrap_err(), CryptoError::Locked);
+        let mut plaintext = Vec::new();
+        let error = decrypt_stream(&KEY, b"attachment-2", &sealed[..], &mut plaintext).unwrap_err();
+        assert_eq!(error, CryptoError::Locked);
+    }
+
+    #[test]
+    fn large_stream_is_not_held_in_memory() {
+        // 256 MiB through a reader and a writer that keep nothing: only the two chunk
+        // buffers are ever allocated, or this test would need the whole file in memory.
+        struct Counter(u64);
+        impl Write for Counter {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len() as u64;
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let size = 256 * 1024 * 1024u64;
+        let mut sealed = Counter(0);
+        let input = std::io::repeat(0x5a).take(size);
+        let summary = encrypt_stream(&KEY, b"video", input, &mut sealed).unwrap();
+        assert_eq!(summary.plaintext_bytes, size);
+        let chunks = size.div_ceil(CHUNK_BYTES as u64);
+        assert_eq!(sealed.0, HEADER_LEN as u64 + size + chunks * TAG_LEN as u64);
+    }
+}
