@@ -1,6 +1,7 @@
 //! `vigil-bench`: measures Vigil next to a baseline in the same run, so the ratios hold on
 //! a shared, noisy machine. Run with `cargo run --release -p vigil-bench`.
 
+mod attachment;
 mod capture;
 mod sync;
 
@@ -23,6 +24,7 @@ enum Which {
     All,
     Capture,
     Sync,
+    Attachment,
 }
 
 fn main() {
@@ -38,6 +40,9 @@ fn main() {
     }
     if matches!(options.which, Which::All | Which::Sync) {
         runtime.block_on(sync::run(options.rounds));
+    }
+    if matches!(options.which, Which::All | Which::Attachment) {
+        attachment::run(options.rounds);
     }
 }
 
