@@ -8,11 +8,13 @@
 mod chain;
 mod envelope;
 mod keys;
+mod seal;
 mod stream;
 
 pub use chain::{ChainFault, ChainedRecord, DeviceSigningKey, record_hash, verify_chain};
 pub use envelope::DataKey;
 pub use keys::{KeyEncryptionKey, PassphraseKek, WrappedDataKey};
+pub use seal::{SocSealingKey, seal_to_soc};
 pub use stream::{CHUNK_BYTES, StreamSummary, decrypt_stream, encrypt_stream};
 
 /// A cryptographic failure. The variants say what an app or an investigator can act on;
