@@ -143,8 +143,9 @@ pub fn run(options: &ReplayOptions) -> Result<ReplayReport, CliError> {
             rejection.detail.clone(),
         );
     }
-    for point in &track.points {
-        player.offer(point)?;
+    let corroborated = corroborated_times(&track.points);
+    for (point, corroborated) in track.points.iter().zip(corroborated) {
+        player.offer(point, corroborated)?;
     }
     player.flush()?;
 
@@ -162,6 +163,7 @@ pub fn run(options: &ReplayOptions) -> Result<ReplayReport, CliError> {
             .notes
             .iter()
             .cloned()
+            .chain(tracks::defects::describe(&track))
             .chain(site.as_ref().and_then(|site| distance_note(&track, site)))
             .collect(),
     };
@@ -173,13 +175,15 @@ pub fn run(options: &ReplayOptions) -> Result<ReplayReport, CliError> {
     })
 }
 
-/// Returns the first fix time on or after the GPS epoch, or the system time when the track
-/// has none, so the shift starts when the track does.
+/// Returns the first confirmed fix time on or after the GPS epoch, or the system time when
+/// the track has none, so the shift starts when the track does.
 fn start_time(track: &Track) -> i64 {
     track
         .points
         .iter()
-        .filter_map(|point| point.time_ms)
+        .zip(corroborated_times(&track.points))
+        .filter(|(_, corroborated)| *corroborated)
+        .filter_map(|(point, _)| point.time_ms)
         .find(|time| *time >= GPS_EPOCH_MS)
         .unwrap_or_else(|| SystemClock.now_ms())
 }
@@ -203,6 +207,26 @@ fn distance_note(track: &Track, site: &Site) -> Option<String> {
     })
 }
 
+/// Longest time, in milliseconds, between a fix and a neighbour that confirms its time.
+const CORROBORATION_MS: i64 = 10 * 60 * 1000;
+
+/// Returns, for each point, whether the timed point before or after it is within
+/// [`CORROBORATION_MS`] of it, so that its time can be believed enough to set the clock.
+fn corroborated_times(points: &[TrackPoint]) -> Vec<bool> {
+    let times: Vec<Option<i64>> = points.iter().map(|point| point.time_ms).collect();
+    let near = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (Some(a), Some(b)) => a.abs_diff(b) <= CORROBORATION_MS as u64,
+        _ => false,
+    };
+    (0..times.len())
+        .map(|index| {
+            let before = index.checked_sub(1).and_then(|previous| times[previous]);
+            let after = times.get(index + 1).copied().flatten();
+            near(times[index], before) || near(times[index], after)
+        })
+        .collect()
+}
+
 fn count_accuracy(track: &Track, source: AccuracySource) -> usize {
     track
         .points
@@ -218,7 +242,8 @@ struct Player<'a> {
     site: Option<&'a Site>,
     /// Checkpoints not yet scanned, in the site's order.
     unscanned: Vec<String>,
-    batch: Vec<&'a TrackPoint>,
+    /// The batch's points, each with whether its time may move the device clock.
+    batch: Vec<(&'a TrackPoint, bool)>,
     offered: usize,
     rejected: Grouper,
     flagged: Grouper,
@@ -241,12 +266,12 @@ impl<'a> Player<'a> {
         }
     }
 
-    fn offer(&mut self, point: &'a TrackPoint) -> Result<(), CliError> {
+    fn offer(&mut self, point: &'a TrackPoint, corroborated: bool) -> Result<(), CliError> {
         if point.time_ms.is_none() {
             self.rejected.add("missing timestamp", point.origin, None, None);
             return Ok(());
         }
-        self.batch.push(point);
+        self.batch.push((point, corroborated));
 
         let reached = self.reached_checkpoint(point);
         if reached.is_some() || self.batch.len() >= BATCH_SIZE {
@@ -267,20 +292,21 @@ impl<'a> Player<'a> {
         let batch = std::mem::take(&mut self.batch);
 
         // The phone delivers the batch when its newest fix arrives, so the device clock
-        // reads the latest plausible fix time. It never goes back.
-        for point in &batch {
+        // reads the latest plausible fix time. It never goes back, and a lone time that no
+        // neighbouring fix confirms (such as one fix dated 2099) does not move it.
+        for (point, corroborated) in &batch {
             let time = point.time_ms.unwrap_or_default();
-            if time >= GPS_EPOCH_MS && time >= self.clock.now_ms() {
+            if *corroborated && time >= GPS_EPOCH_MS && time >= self.clock.now_ms() {
                 self.clock.set(time);
             }
         }
 
-        let fixes: Vec<Fix> = batch.iter().map(|point| to_fix(point)).collect();
+        let fixes: Vec<Fix> = batch.iter().map(|(point, _)| to_fix(point)).collect();
         self.offered += fixes.len();
         let outcomes = self.vigil.record_fixes(fixes).context("storing fixes")?;
 
         let mut last_trusted = false;
-        for (point, outcome) in batch.iter().zip(outcomes) {
+        for ((point, _), outcome) in batch.iter().zip(outcomes) {
             last_trusted = false;
             match outcome {
                 FixOutcome::Stored { flags, .. } if flags.is_empty() => last_trusted = true,

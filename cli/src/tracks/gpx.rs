@@ -147,6 +147,7 @@ fn track_point(origin: Origin, waypoint: &Waypoint) -> Result<TrackPoint, InputR
     point.altitude_m = waypoint.elevation;
     point.speed_mps = waypoint.speed;
     point.set_hdop(waypoint.hdop);
+    point.two_dimensional = waypoint.fix == Some(gpx::Fix::TwoDimensional);
     Ok(point)
 }
 

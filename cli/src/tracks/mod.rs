@@ -10,6 +10,7 @@
 //! GPX 1.1 point, for one). Such a GPX file is an error rather than a list of rejected
 //! points.
 
+pub mod defects;
 pub mod gpx;
 pub mod nmea;
 
@@ -117,6 +118,8 @@ pub struct TrackPoint {
     pub speed_mps: Option<f64>,
     /// Course over ground in degrees from true north, when the source gives one.
     pub bearing_deg: Option<f64>,
+    /// Whether the receiver marked the fix as 2D (no altitude solution).
+    pub two_dimensional: bool,
 }
 
 impl TrackPoint {
@@ -132,6 +135,7 @@ impl TrackPoint {
             altitude_m: None,
             speed_mps: None,
             bearing_deg: None,
+            two_dimensional: false,
         }
     }
 
