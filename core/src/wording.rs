@@ -95,6 +95,69 @@ fn template(code: &str, language: Language) -> &'static str {
         ("no_fix", Es) => "Su ubicación es desconocida; active la ubicación y escanee de nuevo.",
         ("no_fix", Pt) => "Sua localização é desconhecida; ative a localização e escaneie de novo.",
 
+        ("mock_location", En) => {
+            "Your phone reports a simulated location; turn off mock locations and scan again."
+        }
+        ("mock_location", Es) => {
+            "Su teléfono informa una ubicación simulada; desactive las ubicaciones simuladas \
+             y escanee de nuevo."
+        }
+        ("mock_location", Pt) => {
+            "Seu celular informa uma localização simulada; desative as localizações simuladas \
+             e escaneie de novo."
+        }
+
+        ("implausible_location", En) => {
+            "Your location cannot be trusted right now ({flags}); wait a moment and scan again."
+        }
+        ("implausible_location", Es) => {
+            "No se puede confiar en su ubicación ahora ({flags}); espere un momento y escanee \
+             de nuevo."
+        }
+        ("implausible_location", Pt) => {
+            "Não é possível confiar na sua localização agora ({flags}); aguarde um momento e \
+             escaneie de novo."
+        }
+
+        ("outside_tour_window", En) => {
+            "The tour {tour_id} is not open now; the next round opens in \
+             {minutes_until_open} min."
+        }
+        ("outside_tour_window", Es) => {
+            "La ronda {tour_id} no está abierta ahora; la próxima empieza en \
+             {minutes_until_open} min."
+        }
+        ("outside_tour_window", Pt) => {
+            "A ronda {tour_id} não está aberta agora; a próxima começa em \
+             {minutes_until_open} min."
+        }
+
+        ("out_of_order", En) => {
+            "This checkpoint is out of order in tour {tour_id}; scan {expected_checkpoint_id} \
+             first."
+        }
+        ("out_of_order", Es) => {
+            "Este punto de control está fuera de orden en la ronda {tour_id}; escanee primero \
+             {expected_checkpoint_id}."
+        }
+        ("out_of_order", Pt) => {
+            "Este ponto de controle está fora de ordem na ronda {tour_id}; escaneie primeiro \
+             {expected_checkpoint_id}."
+        }
+
+        ("too_soon", En) => {
+            "Only {seconds_since_last_scan} s since the last scan of tour {tour_id}; \
+             checkpoints must be at least {min_seconds} s apart."
+        }
+        ("too_soon", Es) => {
+            "Solo {seconds_since_last_scan} s desde el último escaneo de la ronda {tour_id}; \
+             deben pasar al menos {min_seconds} s entre puntos de control."
+        }
+        ("too_soon", Pt) => {
+            "Apenas {seconds_since_last_scan} s desde a última leitura da ronda {tour_id}; \
+             devem passar pelo menos {min_seconds} s entre pontos de controle."
+        }
+
         (_, En) => "The check-in was refused.",
         (_, Es) => "El registro fue rechazado.",
         (_, Pt) => "O registro foi recusado.",
@@ -124,11 +187,22 @@ mod tests {
             CheckinReason::TooFar { distance_m: 1.0, accuracy_m: 1.0, radius_m: 1.0 },
             CheckinReason::FixTooInaccurate { accuracy_m: 1.0, max_accuracy_m: 1.0 },
             CheckinReason::NoFix,
+            CheckinReason::MockLocation,
+            CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] },
+            CheckinReason::OutsideTourWindow { tour_id: "t".into(), minutes_until_open: 5 },
+            CheckinReason::OutOfOrder { tour_id: "t".into(), expected_checkpoint_id: "c".into() },
+            CheckinReason::TooSoon {
+                tour_id: "t".into(),
+                seconds_since_last_scan: 4,
+                min_seconds: 60,
+            },
         ];
         for language in [Language::English, Language::Spanish, Language::BrazilianPortuguese] {
             let fallback = template("not_a_code", language);
             for reason in &reasons {
                 assert_ne!(template(reason.code(), language), fallback, "{}", reason.code());
+                let text = checkin_reason_text(reason, language);
+                assert!(!text.contains('{'), "{language:?} {}: {text}", reason.code());
             }
         }
     }

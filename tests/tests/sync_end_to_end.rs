@@ -37,6 +37,7 @@ fn site() -> Site {
             checkpoint_ids: vec!["pump".into()],
             ordered: true,
             every_minutes: 30,
+            timing: Default::default(),
         }],
         revision: 1,
     }

@@ -48,6 +48,7 @@ pub fn demo_site() -> Site {
         checkpoint_ids: checkpoints.iter().map(|checkpoint| checkpoint.id.clone()).collect(),
         ordered: true,
         every_minutes: 60,
+        timing: Default::default(),
     };
     Site {
         id: SITE_ID.to_string(),

@@ -37,6 +37,14 @@ pub struct FixChecker {
     previous: Option<Fix>,
     trusted: Option<Fix>,
     suspect: Option<Fix>,
+    newest: Option<NewestFix>,
+}
+
+/// The flags of the newest fix checked and the device time of the check.
+#[derive(Debug, Clone)]
+struct NewestFix {
+    flags: Vec<FixFlag>,
+    checked_at_ms: i64,
 }
 
 impl FixChecker {
@@ -69,7 +77,19 @@ impl FixChecker {
             self.suspect = None;
         }
         self.previous = Some(fix.clone());
+        self.newest = Some(NewestFix { flags: flags.clone(), checked_at_ms: now_ms });
         flags
+    }
+
+    /// Returns the flags of the newest fix checked, if it was checked no more than
+    /// `max_age_ms` before `now_ms`; an older fix says nothing about the guard now.
+    pub fn newest_flags(&self, now_ms: i64, max_age_ms: i64) -> &[FixFlag] {
+        match &self.newest {
+            Some(newest) if now_ms.saturating_sub(newest.checked_at_ms) <= max_age_ms => {
+                &newest.flags
+            }
+            _ => &[],
+        }
     }
 
     /// Returns the newest fix that carried no flag.

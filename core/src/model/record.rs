@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{FixFlag, Location};
+use super::{FixFlag, Location, TourRound};
 
 /// One captured record: the unit that is stored, queued and synced.
 ///
@@ -61,6 +61,8 @@ pub enum RecordBody {
         /// What raised the alert.
         alert: AlertKind,
     },
+    /// A tour round whose window closed or whose shift ended: what was visited and missed.
+    TourRound(TourRound),
 }
 
 impl RecordBody {
@@ -73,6 +75,7 @@ impl RecordBody {
             RecordBody::Incident(_) => "incident",
             RecordBody::CheckpointScan { .. } => "checkpoint_scan",
             RecordBody::Panic { .. } => "panic",
+            RecordBody::TourRound(_) => "tour_round",
         }
     }
 
@@ -83,6 +86,7 @@ impl RecordBody {
             RecordBody::Incident(_) => 1,
             RecordBody::CheckpointScan { .. } => 2,
             RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => 2,
+            RecordBody::TourRound(_) => 2,
             RecordBody::Fix { .. } => 3,
         }
     }
@@ -156,6 +160,10 @@ pub struct Verification {
     pub checkpoint_id: Option<String>,
     /// Why the scan was not accepted; empty when it was.
     pub reasons: Vec<CheckinReason>,
+    /// The tours the accepted scan counts for; empty when it was refused or the checkpoint
+    /// is on no tour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tour_ids: Vec<String>,
 }
 
 /// A reason a check-in was refused, as a stable code with parameters.
@@ -190,6 +198,37 @@ pub enum CheckinReason {
     },
     /// There is no trusted, recent fix to compare with the checkpoint's position.
     NoFix,
+    /// The platform reports the newest fix as coming from a mock location provider.
+    MockLocation,
+    /// The newest fix is implausible (a jump, a bad time or the 0,0 position), so the
+    /// guard's position cannot be trusted.
+    ImplausibleLocation {
+        /// The stable codes of the newest fix's flags, such as `implausible_speed`.
+        flags: Vec<String>,
+    },
+    /// No round of the tour is open now.
+    OutsideTourWindow {
+        /// The tour whose window is closed.
+        tour_id: String,
+        /// Whole minutes until the next round opens, rounded up.
+        minutes_until_open: i64,
+    },
+    /// The tour is ordered and another checkpoint comes first.
+    OutOfOrder {
+        /// The ordered tour.
+        tour_id: String,
+        /// The checkpoint that must be scanned next.
+        expected_checkpoint_id: String,
+    },
+    /// The scan came sooner after the tour's previous scan than walking allows.
+    TooSoon {
+        /// The tour whose pace was broken.
+        tour_id: String,
+        /// Seconds since the previous scan of the tour.
+        seconds_since_last_scan: i64,
+        /// The fewest seconds allowed between two scans.
+        min_seconds: u32,
+    },
 }
 
 impl CheckinReason {
@@ -201,6 +240,11 @@ impl CheckinReason {
             CheckinReason::TooFar { .. } => "too_far",
             CheckinReason::FixTooInaccurate { .. } => "fix_too_inaccurate",
             CheckinReason::NoFix => "no_fix",
+            CheckinReason::MockLocation => "mock_location",
+            CheckinReason::ImplausibleLocation { .. } => "implausible_location",
+            CheckinReason::OutsideTourWindow { .. } => "outside_tour_window",
+            CheckinReason::OutOfOrder { .. } => "out_of_order",
+            CheckinReason::TooSoon { .. } => "too_soon",
         }
     }
 
@@ -209,7 +253,9 @@ impl CheckinReason {
     pub fn params(&self) -> Vec<(&'static str, String)> {
         let metres = |value: f64| format!("{value:.0}");
         match self {
-            CheckinReason::UnknownTag | CheckinReason::NoFix => Vec::new(),
+            CheckinReason::UnknownTag | CheckinReason::NoFix | CheckinReason::MockLocation => {
+                Vec::new()
+            }
             CheckinReason::WrongSite { checkpoint_site_id } => {
                 vec![("checkpoint_site_id", checkpoint_site_id.clone())]
             }
@@ -221,6 +267,20 @@ impl CheckinReason {
             CheckinReason::FixTooInaccurate { accuracy_m, max_accuracy_m } => vec![
                 ("accuracy_m", metres(*accuracy_m)),
                 ("max_accuracy_m", metres(*max_accuracy_m)),
+            ],
+            CheckinReason::ImplausibleLocation { flags } => vec![("flags", flags.join(", "))],
+            CheckinReason::OutsideTourWindow { tour_id, minutes_until_open } => vec![
+                ("tour_id", tour_id.clone()),
+                ("minutes_until_open", minutes_until_open.to_string()),
+            ],
+            CheckinReason::OutOfOrder { tour_id, expected_checkpoint_id } => vec![
+                ("tour_id", tour_id.clone()),
+                ("expected_checkpoint_id", expected_checkpoint_id.clone()),
+            ],
+            CheckinReason::TooSoon { tour_id, seconds_since_last_scan, min_seconds } => vec![
+                ("tour_id", tour_id.clone()),
+                ("seconds_since_last_scan", seconds_since_last_scan.to_string()),
+                ("min_seconds", min_seconds.to_string()),
             ],
         }
     }

@@ -3,7 +3,8 @@
 use uuid::Uuid;
 
 use super::Vigil;
-use crate::checkin::{ScannedCheckpoint, verify_checkin};
+use super::tours::TourTimer;
+use crate::checkin::{ScannedCheckpoint, location_trust_reasons, verify_checkin};
 use crate::error::{Error, Result};
 use crate::model::{
     AlertKind, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody, ScanMethod,
@@ -77,6 +78,7 @@ impl Vigil {
         let mut record = self.new_record(Some(id), self.current_location(), body);
         record.id = id;
         let stored = self.store().open_shift(record, site_id)?;
+        self.reset_tour_timer();
 
         tracing::info!(shift = %stored.id, "shift started");
         Ok(stored)
@@ -89,8 +91,14 @@ impl Vigil {
     /// [`Error::InvalidState`] if no shift is active; storage errors.
     pub fn end_shift(&self) -> Result<Record> {
         let shift_id = self.active_shift_id()?;
+        if shift_id.is_some() {
+            // NOTE: the rounds and the shift end are two transactions; if the second fails
+            // the shift stays open with its open rounds already recorded as ended.
+            self.close_rounds_for_shift_end()?;
+        }
         let record = self.new_record(shift_id, self.current_location(), RecordBody::ShiftEnd);
         let stored = self.store().close_shift(record)?;
+        self.reset_tour_timer();
         tracing::info!(shift = ?stored.shift_id, "shift ended");
         Ok(stored)
     }
@@ -129,6 +137,9 @@ impl Vigil {
             *checker = before;
             return Err(error);
         }
+        drop(checker);
+
+        self.close_due_rounds_if_due();
         Ok(outcomes)
     }
 
@@ -161,8 +172,15 @@ impl Vigil {
     pub fn scan_checkpoint(&self, method: ScanMethod, payload: &str) -> Result<CheckIn> {
         check_text("payload", payload, MAX_SCAN_PAYLOAD_BYTES)?;
 
+        // The timer is held until the scan is stored, so a concurrent scan sees this one.
+        let mut tour_timer = self.tour_timer();
+        let closed = self.close_due_rounds(&mut tour_timer)?;
+        if !closed.is_empty() {
+            tracing::info!(rounds = closed.len(), "tour rounds closed before a scan");
+        }
+
         let location = self.current_location();
-        let verification = self.verify_scan(method, payload, &location)?;
+        let verification = self.verify_scan(&mut tour_timer, method, payload, &location)?;
 
         let body = RecordBody::CheckpointScan {
             method,
@@ -228,6 +246,7 @@ impl Vigil {
 
     fn verify_scan(
         &self,
+        tour_timer: &mut TourTimer,
         method: ScanMethod,
         payload: &str,
         location: &Location,
@@ -280,7 +299,20 @@ impl Vigil {
             }
             _ => ScannedCheckpoint::Found(checkpoint),
         };
-        Ok(verify_checkin(scanned, location, &self.config().checkin))
+        let mut verification = verify_checkin(scanned, location, &self.config().checkin);
+        if let ScannedCheckpoint::Found(checkpoint) = scanned {
+            self.add_location_trust_reasons(&mut verification);
+            self.apply_tours(tour_timer, &checkpoint.id, self.now_ms(), &mut verification)?;
+            verification.accepted = verification.reasons.is_empty();
+        }
+        Ok(verification)
+    }
+
+    fn add_location_trust_reasons(&self, verification: &mut Verification) {
+        let now_ms = self.now_ms();
+        let checker = self.fix_checker();
+        let flags = checker.newest_flags(now_ms, self.config().max_fix_age_ms);
+        verification.reasons.extend(location_trust_reasons(flags));
     }
 
     fn active_shift_id(&self) -> Result<Option<Uuid>> {
@@ -288,7 +320,7 @@ impl Vigil {
     }
 
     /// Builds a record captured now, ready to store.
-    fn new_record(
+    pub(super) fn new_record(
         &self,
         shift_id: Option<Uuid>,
         location: Location,

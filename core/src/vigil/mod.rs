@@ -4,6 +4,7 @@ mod capture;
 mod config;
 mod report;
 mod sync;
+mod tours;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,6 +36,7 @@ struct Inner {
     config: Config,
     clock: Arc<dyn Clock>,
     fixes: Mutex<FixChecker>,
+    tours: Mutex<tours::TourTimer>,
     client: SyncClient,
     sync_lock: tokio::sync::Mutex<()>,
 }
@@ -73,7 +75,15 @@ impl Vigil {
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
 
         tracing::info!(path = %store.path().display(), "opened the device store");
-        let inner = Inner { store, config, clock, fixes, client, sync_lock: Default::default() };
+        let inner = Inner {
+            store,
+            config,
+            clock,
+            fixes,
+            tours: Default::default(),
+            client,
+            sync_lock: Default::default(),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -109,3 +119,5 @@ impl Vigil {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tour_tests;

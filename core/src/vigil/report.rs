@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::Vigil;
 use crate::error::Result;
 use crate::location::distance_m;
-use crate::model::{Fix, FixFlag, RecordBody};
+use crate::model::{Fix, FixFlag, RecordBody, TourRound};
 use crate::store::SyncState;
 
 /// A summary of one shift, built from the stored records.
@@ -41,6 +41,8 @@ pub struct ShiftReport {
     pub synced: u64,
     /// Records of the shift still waiting for an acknowledgement.
     pub pending: u64,
+    /// The tour rounds closed during the shift, in the order they were recorded.
+    pub tour_rounds: Vec<TourRound>,
 }
 
 impl Vigil {
@@ -96,6 +98,7 @@ impl Vigil {
                 }
                 RecordBody::Incident(_) => report.incidents += 1,
                 RecordBody::Panic { .. } => report.panics += 1,
+                RecordBody::TourRound(round) => report.tour_rounds.push(round.clone()),
                 RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => {}
             }
         })?;
