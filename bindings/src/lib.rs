@@ -216,6 +216,28 @@ impl Vigil {
         self.blocking(|core| Ok(core.shift_report()?.into())).await
     }
 
+    /// Records every tour round of the active shift whose window has closed and returns the
+    /// new rounds, with their missed checkpoints, for the app to show. Recording fixes,
+    /// scanning and ending the shift do this too; call it from a periodic timer so rounds
+    /// close on time while the guard does neither. Works offline.
+    ///
+    /// # Errors
+    ///
+    /// `Storage` if the rounds could not be stored; none was.
+    pub async fn check_tours(&self) -> Result<Vec<TourRound>, VigilError> {
+        self.blocking(|core| Ok(core.check_tours()?.into_iter().map(TourRound::from).collect()))
+            .await
+    }
+
+    /// Returns where each tour of the active shift stands now: the open round, visited and
+    /// remaining checkpoints, and closed rounds. Empty when no shift with tours is active.
+    pub async fn tour_progress(&self) -> Result<Vec<TourProgress>, VigilError> {
+        self.blocking(|core| {
+            Ok(core.tour_progress()?.into_iter().map(TourProgress::from).collect())
+        })
+        .await
+    }
+
     /// Returns the sites pulled from the SOC.
     pub async fn sites(&self) -> Result<Vec<Site>, VigilError> {
         self.blocking(|core| Ok(core.store().sites()?.into_iter().map(Site::from).collect())).await
