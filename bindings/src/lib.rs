@@ -156,7 +156,8 @@ impl Vigil {
     }
 
     /// Verifies and stores a checkpoint scan; a refused scan is stored too. For `Gps` the
-    /// payload is the checkpoint id.
+    /// payload is the checkpoint id. A QR or NFC payload starting with `vigil1.` is a tag
+    /// signed by the SOC and is verified offline against the keys pulled by `sync_now`.
     ///
     /// # Errors
     ///
@@ -167,6 +168,23 @@ impl Vigil {
         payload: String,
     ) -> Result<CheckIn, VigilError> {
         self.blocking(move |core| Ok(core.scan_checkpoint(method.into(), &payload)?.into())).await
+    }
+
+    /// Verifies and stores a checkpoint scan whose payload arrived as bytes, such as an NFC
+    /// NDEF record's payload. Vigil tags, signed or not, are UTF-8 text, so pass text
+    /// payloads (QR codes) to `scan_checkpoint` and raw bytes here.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a payload that is empty, over 4 KiB or not UTF-8 (the reason
+    /// names the offset of the first invalid byte).
+    pub async fn scan_checkpoint_bytes(
+        &self,
+        method: ScanMethod,
+        payload: Vec<u8>,
+    ) -> Result<CheckIn, VigilError> {
+        self.blocking(move |core| Ok(core.scan_checkpoint_bytes(method.into(), &payload)?.into()))
+            .await
     }
 
     /// Stores a panic alert durably, then sends it at once ahead of everything else. If it

@@ -158,6 +158,19 @@ fn template(code: &str, language: Language) -> &'static str {
              devem passar pelo menos {min_seconds} s entre pontos de controle."
         }
 
+        ("unverified_tag", En) => {
+            "This tag's signature is not valid ({problem}); it may be a copy or altered. \
+             Report it to the control room."
+        }
+        ("unverified_tag", Es) => {
+            "La firma de esta etiqueta no es válida ({problem}); puede ser una copia o estar \
+             alterada. Infórmelo a la central."
+        }
+        ("unverified_tag", Pt) => {
+            "A assinatura desta etiqueta não é válida ({problem}); pode ser uma cópia ou estar \
+             alterada. Informe a central."
+        }
+
         (_, En) => "The check-in was refused.",
         (_, Es) => "El registro fue rechazado.",
         (_, Pt) => "O registro foi recusado.",
@@ -188,6 +201,7 @@ mod tests {
             CheckinReason::FixTooInaccurate { accuracy_m: 1.0, max_accuracy_m: 1.0 },
             CheckinReason::NoFix,
             CheckinReason::MockLocation,
+            CheckinReason::UnverifiedTag { problem: "bad_signature".into() },
             CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] },
             CheckinReason::OutsideTourWindow { tour_id: "t".into(), minutes_until_open: 5 },
             CheckinReason::OutOfOrder { tour_id: "t".into(), expected_checkpoint_id: "c".into() },

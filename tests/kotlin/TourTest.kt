@@ -124,7 +124,8 @@ class TourTest {
         val english = checkinReasonText(reason, "en")
         val spanish = checkinReasonText(reason, "es")
         val portuguese = checkinReasonText(reason, "pt-BR")
-        assertTrue(english.contains("12 s") && english.contains("90 s"), english)
+        assertTrue(english.contains("12 s"), english)
+        assertTrue(english.contains("90 s"), english)
         assertTrue(spanish.contains("ronda night"), spanish)
         assertTrue(portuguese.contains("ronda night"), portuguese)
     }

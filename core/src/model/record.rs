@@ -220,6 +220,12 @@ pub enum CheckinReason {
         /// The checkpoint that must be scanned next.
         expected_checkpoint_id: String,
     },
+    /// The scanned payload claims to be a signed tag but does not verify: it is forged,
+    /// altered, malformed, or signed by a key the device has not pulled.
+    UnverifiedTag {
+        /// `bad_signature`, `unknown_key` or `malformed`.
+        problem: String,
+    },
     /// The scan came sooner after the tour's previous scan than walking allows.
     TooSoon {
         /// The tour whose pace was broken.
@@ -245,6 +251,7 @@ impl CheckinReason {
             CheckinReason::OutsideTourWindow { .. } => "outside_tour_window",
             CheckinReason::OutOfOrder { .. } => "out_of_order",
             CheckinReason::TooSoon { .. } => "too_soon",
+            CheckinReason::UnverifiedTag { .. } => "unverified_tag",
         }
     }
 
@@ -269,6 +276,7 @@ impl CheckinReason {
                 ("max_accuracy_m", metres(*max_accuracy_m)),
             ],
             CheckinReason::ImplausibleLocation { flags } => vec![("flags", flags.join(", "))],
+            CheckinReason::UnverifiedTag { problem } => vec![("problem", problem.clone())],
             CheckinReason::OutsideTourWindow { tour_id, minutes_until_open } => vec![
                 ("tour_id", tour_id.clone()),
                 ("minutes_until_open", minutes_until_open.to_string()),

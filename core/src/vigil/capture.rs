@@ -4,11 +4,13 @@ use uuid::Uuid;
 
 use super::Vigil;
 use super::tours::TourTimer;
-use crate::checkin::{ScannedCheckpoint, location_trust_reasons, verify_checkin};
+use crate::checkin::{
+    ScannedCheckpoint, is_signed_tag, location_trust_reasons, verify_checkin, verify_signed_tag,
+};
 use crate::error::{Error, Result};
 use crate::model::{
-    AlertKind, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody, ScanMethod,
-    Verification,
+    AlertKind, CheckinReason, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody,
+    ScanMethod, Verification,
 };
 use crate::store::NewRecord;
 
@@ -194,6 +196,29 @@ impl Vigil {
         Ok(CheckIn { record_id: stored.id, verification })
     }
 
+    /// Verifies and stores a scan whose payload arrived as bytes, such as an NFC NDEF
+    /// record. A Vigil tag is always UTF-8 text, so other bytes are an input error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a payload that is empty, oversized or not UTF-8 (naming
+    /// the offset of the first invalid byte); otherwise as [`Vigil::scan_checkpoint`].
+    pub fn scan_checkpoint_bytes(&self, method: ScanMethod, payload: &[u8]) -> Result<CheckIn> {
+        if payload.len() > MAX_SCAN_PAYLOAD_BYTES {
+            return Err(Error::invalid(
+                "payload",
+                format!("{} bytes is over the limit of {MAX_SCAN_PAYLOAD_BYTES}", payload.len()),
+            ));
+        }
+        let text = std::str::from_utf8(payload).map_err(|error| {
+            Error::invalid(
+                "payload",
+                format!("is not UTF-8 text: invalid byte at offset {}", error.valid_up_to()),
+            )
+        })?;
+        self.scan_checkpoint(method, text)
+    }
+
     /// Stores a panic alert durably. It goes first at the next sync; use
     /// [`Vigil::raise_panic_and_send`] to also send it at once.
     ///
@@ -254,7 +279,23 @@ impl Vigil {
         let shift_site = self.store().active_shift()?.and_then(|(_, site)| site);
 
         // For a GPS check-in the payload names the checkpoint; search the shift's site first.
-        let candidates = if method == ScanMethod::Gps {
+        let candidates = if matches!(method, ScanMethod::Qr | ScanMethod::Nfc)
+            && is_signed_tag(payload)
+        {
+            match verify_signed_tag(payload, &self.store().tag_keys()?) {
+                Ok(claims) => vec![(claims.site_id, claims.checkpoint_id)],
+                Err(error) => {
+                    tracing::warn!(%error, "signed checkpoint tag did not verify");
+                    let reason = CheckinReason::UnverifiedTag { problem: error.code().to_string() };
+                    return Ok(Verification {
+                        accepted: false,
+                        checkpoint_id: None,
+                        reasons: vec![reason],
+                        tour_ids: Vec::new(),
+                    });
+                }
+            }
+        } else if method == ScanMethod::Gps {
             let mut found = Vec::new();
             for site in self.store().sites()? {
                 if site.checkpoint(payload).is_some() {

@@ -118,6 +118,8 @@ impl Vigil {
 }
 
 #[cfg(test)]
+mod signed_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tour_tests;

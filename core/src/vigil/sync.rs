@@ -132,8 +132,13 @@ impl Vigil {
 
         let reply = self.inner.client.assignments(token, cursor).await?;
         let received = reply.sites.len() as u64;
-        self.blocking(move |vigil| vigil.store().save_sites(&reply.sites, Some(reply.cursor)))
-            .await?;
+        self.blocking(move |vigil| {
+            if !reply.tag_keys.is_empty() {
+                vigil.store().save_tag_keys(&reply.tag_keys)?;
+            }
+            vigil.store().save_sites(&reply.sites, Some(reply.cursor))
+        })
+        .await?;
         Ok(received)
     }
 

@@ -1,5 +1,12 @@
 //! Verification of checkpoint scans.
 
+mod signed;
+
+pub use signed::{
+    SIGNED_TAG_PREFIX, TagClaims, TagError, TagKey, TagSigner, decode_public_key, is_signed_tag,
+    verify_signed_tag,
+};
+
 use crate::location::distance_m;
 use crate::model::{CheckinReason, Checkpoint, FixFlag, Location, Verification};
 
