@@ -257,4 +257,11 @@ fn walk_past_checkpoints_checks_in() {
     assert_eq!(visited, ["yard#corner1", "yard#corner2", "gate"]);
     assert_eq!(report["shift"]["checkpoints_missed"].as_array().unwrap().len(), 2);
     assert_eq!(report["shift"]["refusals"], serde_json::json!([]));
+
+    let rounds = report["shift"]["tour_rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "{rounds:?}");
+    assert_eq!(rounds[0]["status"], "incomplete");
+    assert_eq!(rounds[0]["closed_by"], "shift_ended");
+    assert_eq!(rounds[0]["visited"].as_array().unwrap().len(), 3);
+    assert_eq!(rounds[0]["missed"].as_array().unwrap().len(), 2);
 }

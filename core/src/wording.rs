@@ -133,16 +133,16 @@ fn template(code: &str, language: Language) -> &'static str {
         }
 
         ("out_of_order", En) => {
-            "This checkpoint is out of order in tour {tour_id}; scan {expected_checkpoint_id} \
-             first."
+            "This checkpoint comes before {after_checkpoint_id} in tour {tour_id}, which you \
+             already scanned this round; go on with the next checkpoints."
         }
         ("out_of_order", Es) => {
-            "Este punto de control está fuera de orden en la ronda {tour_id}; escanee primero \
-             {expected_checkpoint_id}."
+            "Este punto de control va antes de {after_checkpoint_id} en la ronda {tour_id}, \
+             que ya escaneó en esta vuelta; siga con los puntos siguientes."
         }
         ("out_of_order", Pt) => {
-            "Este ponto de controle está fora de ordem na ronda {tour_id}; escaneie primeiro \
-             {expected_checkpoint_id}."
+            "Este ponto de controle vem antes de {after_checkpoint_id} na ronda {tour_id}, \
+             que você já escaneou nesta volta; siga com os próximos pontos."
         }
 
         ("too_soon", En) => {
@@ -204,7 +204,7 @@ mod tests {
             CheckinReason::UnverifiedTag { problem: "bad_signature".into() },
             CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] },
             CheckinReason::OutsideTourWindow { tour_id: "t".into(), minutes_until_open: 5 },
-            CheckinReason::OutOfOrder { tour_id: "t".into(), expected_checkpoint_id: "c".into() },
+            CheckinReason::OutOfOrder { tour_id: "t".into(), after_checkpoint_id: "c".into() },
             CheckinReason::TooSoon {
                 tour_id: "t".into(),
                 seconds_since_last_scan: 4,

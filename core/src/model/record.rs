@@ -213,12 +213,14 @@ pub enum CheckinReason {
         /// Whole minutes until the next round opens, rounded up.
         minutes_until_open: i64,
     },
-    /// The tour is ordered and another checkpoint comes first.
+    /// The tour is ordered, and the checkpoint comes before one already scanned in this
+    /// round. Skipping ahead is allowed (the skipped checkpoints are missed); going back is
+    /// not.
     OutOfOrder {
         /// The ordered tour.
         tour_id: String,
-        /// The checkpoint that must be scanned next.
-        expected_checkpoint_id: String,
+        /// The furthest checkpoint scanned in the round, which this one comes before.
+        after_checkpoint_id: String,
     },
     /// The scanned payload claims to be a signed tag but does not verify: it is forged,
     /// altered, malformed, or signed by a key the device has not pulled.
@@ -281,9 +283,9 @@ impl CheckinReason {
                 ("tour_id", tour_id.clone()),
                 ("minutes_until_open", minutes_until_open.to_string()),
             ],
-            CheckinReason::OutOfOrder { tour_id, expected_checkpoint_id } => vec![
+            CheckinReason::OutOfOrder { tour_id, after_checkpoint_id } => vec![
                 ("tour_id", tour_id.clone()),
-                ("expected_checkpoint_id", expected_checkpoint_id.clone()),
+                ("after_checkpoint_id", after_checkpoint_id.clone()),
             ],
             CheckinReason::TooSoon { tour_id, seconds_since_last_scan, min_seconds } => vec![
                 ("tour_id", tour_id.clone()),

@@ -104,14 +104,17 @@ impl<'a> TourLog<'a> {
         };
         let mut reasons = Vec::new();
 
+        // An ordered tour may skip ahead (the skipped checkpoints are then missed) but
+        // never go back to a checkpoint listed before the furthest one scanned.
         let visited = self.round_visits(round);
         let already_visited = visited.iter().any(|visit| visit.checkpoint_id == checkpoint_id);
         if self.tour.ordered && !already_visited {
-            if let Some(expected) = self.remaining(&visited).into_iter().next() {
-                if expected != checkpoint_id {
+            let furthest = self.furthest_position(&visited);
+            if let (Some(furthest), Some(position)) = (furthest, self.position(checkpoint_id)) {
+                if position < furthest {
                     reasons.push(CheckinReason::OutOfOrder {
                         tour_id: self.tour.id.clone(),
-                        expected_checkpoint_id: expected,
+                        after_checkpoint_id: self.tour.checkpoint_ids[furthest].clone(),
                     });
                 }
             }
@@ -204,7 +207,7 @@ impl<'a> TourLog<'a> {
             ordered: self.tour.ordered,
             open_round,
             next_round_opens_at_ms: next.opens_at_ms,
-            next_checkpoint_id: if self.tour.ordered { remaining.first().cloned() } else { None },
+            next_checkpoint_id: if self.tour.ordered { self.next_in_order(&visited) } else { None },
             visited,
             remaining,
             overdue,
@@ -253,6 +256,23 @@ impl<'a> TourLog<'a> {
             }
         }
         visits
+    }
+
+    /// Returns the position in the tour of a checkpoint.
+    fn position(&self, checkpoint_id: &str) -> Option<usize> {
+        self.tour.checkpoint_ids.iter().position(|id| id == checkpoint_id)
+    }
+
+    /// Returns the position of the furthest visited checkpoint, in tour order.
+    fn furthest_position(&self, visited: &[TourVisit]) -> Option<usize> {
+        visited.iter().filter_map(|visit| self.position(&visit.checkpoint_id)).max()
+    }
+
+    /// Returns the checkpoint an ordered tour goes on with: the first one after the
+    /// furthest visited.
+    fn next_in_order(&self, visited: &[TourVisit]) -> Option<String> {
+        let start = self.furthest_position(visited).map_or(0, |furthest| furthest + 1);
+        self.tour.checkpoint_ids.get(start).cloned()
     }
 
     /// Returns the tour's checkpoints not in `visited`, in tour order.

@@ -26,20 +26,40 @@ fn codes(reasons: &[CheckinReason]) -> Vec<&'static str> {
 }
 
 #[test]
-fn ordered_tour_refuses_skipped_checkpoint() {
+fn ordered_tour_refuses_going_back() {
     let tour = tour(true, TourTiming::default());
-    let log = TourLog::new(&tour, SHIFT_START, [visit("gate", SHIFT_START + MINUTE)], []);
+    let visits = [visit("gate", SHIFT_START + MINUTE), visit("yard", SHIFT_START + 3 * MINUTE)];
+    let log = TourLog::new(&tour, SHIFT_START, visits, []);
 
-    let skipped = log.check_scan("yard", SHIFT_START + 5 * MINUTE);
+    let back = log.check_scan("dock", SHIFT_START + 5 * MINUTE);
     assert_eq!(
-        skipped,
+        back,
         vec![CheckinReason::OutOfOrder {
             tour_id: "night".into(),
-            expected_checkpoint_id: "dock".into()
+            after_checkpoint_id: "yard".into()
         }]
     );
-    assert!(log.check_scan("dock", SHIFT_START + 5 * MINUTE).is_empty());
-    assert!(log.check_scan("gate", SHIFT_START + 5 * MINUTE).is_empty(), "a repeat is no skip");
+    assert!(
+        log.check_scan("gate", SHIFT_START + 5 * MINUTE).is_empty(),
+        "a repeat is no step back"
+    );
+}
+
+#[test]
+fn ordered_tour_may_skip_ahead() {
+    let tour = tour(true, TourTiming::default());
+    let log = TourLog::new(&tour, SHIFT_START, [visit("gate", SHIFT_START + MINUTE)], []);
+    assert!(log.check_scan("yard", SHIFT_START + 5 * MINUTE).is_empty());
+
+    let skipped = TourLog::new(
+        &tour,
+        SHIFT_START,
+        [visit("gate", SHIFT_START + MINUTE), visit("yard", SHIFT_START + 5 * MINUTE)],
+        [],
+    );
+    let round = &skipped.due_rounds(SHIFT_START + 60 * MINUTE)[0];
+    assert_eq!(round.missed, vec!["dock".to_string()]);
+    assert_eq!(skipped.progress(SHIFT_START + 6 * MINUTE).next_checkpoint_id, None);
 }
 
 #[test]

@@ -63,17 +63,6 @@ fn ordered_tour_credits_scans_in_order() {
     vigil.start_shift(Some("depot".into())).unwrap();
 
     clock.advance(MINUTE);
-    vigil.record_fixes(vec![fix_near_gate(DOCK_NORTH_M, T0 + MINUTE)]).unwrap();
-    let early = vigil.scan_checkpoint(ScanMethod::Qr, "depot/dock").unwrap();
-    assert_eq!(
-        early.verification.reasons,
-        vec![CheckinReason::OutOfOrder {
-            tour_id: "night".into(),
-            expected_checkpoint_id: "gate".into()
-        }]
-    );
-
-    clock.advance(MINUTE);
     vigil.record_fixes(vec![fix_near_gate(1.0, T0 + 2 * MINUTE)]).unwrap();
     let gate = vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap();
     assert!(gate.verification.accepted, "{:?}", gate.verification);
@@ -88,6 +77,30 @@ fn ordered_tour_credits_scans_in_order() {
     let dock = vigil.scan_checkpoint(ScanMethod::Qr, "depot/dock").unwrap();
     assert!(dock.verification.accepted, "{:?}", dock.verification);
     assert!(vigil.tour_progress().unwrap()[0].remaining.is_empty());
+}
+
+#[test]
+fn ordered_tour_refuses_going_back() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.start_shift(Some("depot".into())).unwrap();
+
+    clock.advance(MINUTE);
+    vigil.record_fixes(vec![fix_near_gate(DOCK_NORTH_M, T0 + MINUTE)]).unwrap();
+    let skipped_ahead = vigil.scan_checkpoint(ScanMethod::Qr, "depot/dock").unwrap();
+    assert!(skipped_ahead.verification.accepted, "{:?}", skipped_ahead.verification);
+
+    clock.advance(MINUTE);
+    vigil.record_fixes(vec![fix_near_gate(1.0, T0 + 2 * MINUTE)]).unwrap();
+    let back = vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap();
+    assert_eq!(
+        back.verification.reasons,
+        vec![CheckinReason::OutOfOrder {
+            tour_id: "night".into(),
+            after_checkpoint_id: "dock".into()
+        }]
+    );
+    assert!(back.verification.tour_ids.is_empty());
 }
 
 #[test]
