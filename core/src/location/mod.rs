@@ -2,8 +2,9 @@
 
 mod geofence;
 mod plausibility;
+mod site_check;
 
-pub use geofence::inside_perimeter;
+pub use geofence::{check_perimeter, inside_perimeter};
 pub use plausibility::{FixChecker, PlausibilityLimits};
 
 use geo::{Distance, Haversine, Point};

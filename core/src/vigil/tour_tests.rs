@@ -203,3 +203,23 @@ fn scan_between_windows_is_refused() {
     vigil.record_fixes(vec![fix_near_gate(1.0, T0 + 31 * MINUTE)]).unwrap();
     assert!(vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap().verification.accepted);
 }
+
+#[test]
+fn invalid_site_is_not_stored() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, _clock) = open_offline(&folder);
+    let mut bow_tie = site();
+    bow_tie.id = "bow-tie".into();
+    bow_tie.perimeter.swap(2, 3);
+
+    let error = vigil.store().save_sites(&[bow_tie], Some(9)).unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("\"bow-tie\""), "{message}");
+    assert!(message.contains("self-intersection"), "{message}");
+    assert!(vigil.store().site("bow-tie").unwrap().is_none());
+
+    let mut unknown_checkpoint = site();
+    unknown_checkpoint.tours[0].checkpoint_ids.push("roof".into());
+    let message = vigil.store().save_sites(&[unknown_checkpoint], None).unwrap_err().to_string();
+    assert!(message.contains("\"roof\""), "{message}");
+}
