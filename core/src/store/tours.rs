@@ -27,18 +27,24 @@ impl Store {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
+        // Without ORDER BY, SQLite uses the (shift_id, kind, seq) index and reads only the
+        // matching rows; ordering by seq in SQL makes it walk every record of the shift.
         let placeholders = vec!["?"; kinds.len()].join(", ");
         let sql = format!(
-            "SELECT body FROM records WHERE shift_id = ? AND kind IN ({placeholders}) ORDER BY seq"
+            "SELECT seq, body FROM records WHERE shift_id = ? AND kind IN ({placeholders})"
         );
 
         let connection = self.lock();
         let mut statement = connection.prepare_cached(&sql)?;
         let shift = shift_id.to_string();
         let values = std::iter::once(shift.as_str()).chain(kinds.iter().copied());
-        let bodies = statement
-            .query_map(params_from_iter(values), |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        bodies.iter().map(|body| Ok(serde_json::from_str(body)?)).collect()
+        let mut rows = statement
+            .query_map(params_from_iter(values), |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
+        rows.sort_unstable_by_key(|(seq, _)| *seq);
+        let bodies = rows.into_iter().map(|(_, body)| body);
+        bodies.map(|body| Ok(serde_json::from_str(&body)?)).collect()
     }
 }
