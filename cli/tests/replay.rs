@@ -65,6 +65,9 @@ fn prefixed_android_walk_is_read() {
     assert_eq!(report["shift"]["fixes"], 702);
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0, "{report:#}");
     assert!(report["input"]["notes"].to_string().contains("no version attribute"));
+    // Point 166 repeats point 165 exactly, 143 s later: a re-sent stale fix.
+    assert_eq!(count(&report, "flagged", "frozen"), 1, "{report:#}");
+    assert_eq!(example_times(&report, "flagged", "frozen"), ["2015-04-05T13:13:57.000Z"]);
 }
 
 #[test]
@@ -75,6 +78,8 @@ fn maemo_duplicate_time_is_flagged() {
     assert_eq!(example_times(&report, "flagged", "duplicate_time"), ["2009-05-19T04:07:35.000Z"]);
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0, "{report:#}");
     assert_eq!(report["input"]["accuracy_from_hdop"], 2747);
+    // The receiver's static hold repeats positions at stops, for less than two minutes.
+    assert_eq!(count(&report, "flagged", "frozen"), 0, "{report:#}");
 }
 
 #[test]

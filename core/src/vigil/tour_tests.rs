@@ -29,7 +29,7 @@ fn mocked_newest_fix_refuses_scan() {
     vigil.record_fixes(vec![fix_near_gate(2.0, T0)]).unwrap();
 
     clock.advance(1_000);
-    let mut mocked = fix_near_gate(2.0, T0 + 1_000);
+    let mut mocked = fix_near_gate(2.5, T0 + 1_000);
     mocked.mock = true;
     vigil.record_fixes(vec![mocked]).unwrap();
 
@@ -53,6 +53,23 @@ fn implausible_newest_fix_refuses_scan() {
     assert_eq!(
         check_in.verification.reasons,
         vec![CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] }]
+    );
+}
+
+#[test]
+fn frozen_receiver_refuses_scan() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.start_shift(Some("depot".into())).unwrap();
+    vigil.record_fixes(vec![fix_near_gate(2.0, T0)]).unwrap();
+
+    let repeats: Vec<_> = (1..=125).map(|second| fix_near_gate(2.0, T0 + second * 1000)).collect();
+    clock.advance(125_000);
+    vigil.record_fixes(repeats).unwrap();
+    let check_in = vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap();
+    assert_eq!(
+        check_in.verification.reasons,
+        vec![CheckinReason::ImplausibleLocation { flags: vec!["frozen".into()] }]
     );
 }
 
@@ -200,7 +217,7 @@ fn scan_between_windows_is_refused() {
     );
 
     clock.advance(30 * MINUTE);
-    vigil.record_fixes(vec![fix_near_gate(1.0, T0 + 31 * MINUTE)]).unwrap();
+    vigil.record_fixes(vec![fix_near_gate(1.5, T0 + 31 * MINUTE)]).unwrap();
     assert!(vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap().verification.accepted);
 }
 
