@@ -199,6 +199,10 @@ pub struct ShiftReport {
     pub pending: u64,
     /// The tour rounds closed during the shift, in the order they were recorded.
     pub tour_rounds: Vec<TourRound>,
+    /// Times the guard entered the site's perimeter.
+    pub site_entries: u64,
+    /// Times the guard left the site's perimeter.
+    pub site_exits: u64,
 }
 
 /// A point in WGS 84 degrees.
@@ -471,6 +475,8 @@ impl From<vigil_core::ShiftReport> for ShiftReport {
             synced: report.synced,
             pending: report.pending,
             tour_rounds: report.tour_rounds.into_iter().map(TourRound::from).collect(),
+            site_entries: report.site_entries,
+            site_exits: report.site_exits,
         }
     }
 }

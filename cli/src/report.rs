@@ -95,6 +95,10 @@ pub struct ShiftSummary {
     pub checkpoints_visited: Vec<CheckpointRef>,
     /// Tour checkpoints without an accepted scan, in tour order.
     pub checkpoints_missed: Vec<CheckpointRef>,
+    /// Times the guard entered the site's perimeter.
+    pub site_entries: u64,
+    /// Times the guard left the site's perimeter.
+    pub site_exits: u64,
     /// Tour rounds closed during the shift, in the order they were recorded.
     pub tour_rounds: Vec<TourRoundLine>,
     /// Refused scans, in capture order.
@@ -175,6 +179,8 @@ impl ShiftSummary {
                 .map(|id| checkpoint(id))
                 .collect(),
             checkpoints_missed: report.checkpoints_missed.iter().map(|id| checkpoint(id)).collect(),
+            site_entries: report.site_entries,
+            site_exits: report.site_exits,
             tour_rounds: report
                 .tour_rounds
                 .iter()
@@ -212,6 +218,11 @@ impl ShiftSummary {
         field(out, "checkpoints visited", checkpoint_list(&self.checkpoints_visited));
         field(out, "checkpoints missed", checkpoint_list(&self.checkpoints_missed));
 
+        field(
+            out,
+            "site perimeter",
+            format!("entered {} times, left {} times", self.site_entries, self.site_exits),
+        );
         field(out, "tour rounds", self.tour_rounds.len());
         for round in &self.tour_rounds {
             let late = if round.late { ", late" } else { "" };

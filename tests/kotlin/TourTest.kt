@@ -110,7 +110,10 @@ class TourTest {
         assertEquals(4, progress.remaining.size)
 
         device.endShift()
-        val round = device.shiftReport().tourRounds.single()
+        val report = device.shiftReport()
+        assertEquals(1uL, report.siteEntries, "the fix at the pump is well inside the yard")
+        assertEquals(0uL, report.siteExits)
+        val round = report.tourRounds.single()
         assertEquals("shift_ended", round.closedBy)
         assertEquals("incomplete", round.status)
         assertEquals(listOf("yard#corner1", "yard#corner2", "yard#corner3", "yard#corner4"), round.missed)

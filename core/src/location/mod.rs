@@ -1,9 +1,11 @@
 //! Location: distances, plausibility of fixes and site geofences.
 
+mod fence;
 mod geofence;
 mod plausibility;
 mod site_check;
 
+pub use fence::{FenceCrossing, FenceTracker};
 pub use geofence::{check_perimeter, inside_perimeter};
 pub use plausibility::{FixChecker, PlausibilityLimits};
 

@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{FixFlag, Location, TourRound};
+use crate::location::FenceCrossing;
 
 /// One captured record: the unit that is stored, queued and synced.
 ///
@@ -63,6 +64,14 @@ pub enum RecordBody {
     },
     /// A tour round whose window closed or whose shift ended: what was visited and missed.
     TourRound(TourRound),
+    /// The guard entered or left the shift's site; the record's location is the fix that
+    /// showed it.
+    SiteFence {
+        /// The site whose perimeter was crossed.
+        site_id: String,
+        /// Whether the guard came in or went out.
+        crossing: FenceCrossing,
+    },
 }
 
 impl RecordBody {
@@ -76,6 +85,7 @@ impl RecordBody {
             RecordBody::CheckpointScan { .. } => "checkpoint_scan",
             RecordBody::Panic { .. } => "panic",
             RecordBody::TourRound(_) => "tour_round",
+            RecordBody::SiteFence { .. } => "site_fence",
         }
     }
 
@@ -86,7 +96,7 @@ impl RecordBody {
             RecordBody::Incident(_) => 1,
             RecordBody::CheckpointScan { .. } => 2,
             RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => 2,
-            RecordBody::TourRound(_) => 2,
+            RecordBody::TourRound(_) | RecordBody::SiteFence { .. } => 2,
             RecordBody::Fix { .. } => 3,
         }
     }

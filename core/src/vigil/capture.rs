@@ -8,6 +8,7 @@ use crate::checkin::{
     ScannedCheckpoint, is_signed_tag, location_trust_reasons, verify_checkin, verify_signed_tag,
 };
 use crate::error::{Error, Result};
+use crate::location::FenceTracker;
 use crate::model::{
     AlertKind, CheckinReason, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody,
     ScanMethod, Verification,
@@ -81,6 +82,7 @@ impl Vigil {
         record.id = id;
         let stored = self.store().open_shift(record, site_id)?;
         self.reset_tour_timer();
+        self.reset_site_fence();
 
         tracing::info!(shift = %stored.id, "shift started");
         Ok(stored)
@@ -101,6 +103,7 @@ impl Vigil {
         let record = self.new_record(shift_id, self.current_location(), RecordBody::ShiftEnd);
         let stored = self.store().close_shift(record)?;
         self.reset_tour_timer();
+        self.reset_site_fence();
         tracing::info!(shift = ?stored.shift_id, "shift ended");
         Ok(stored)
     }
@@ -119,6 +122,8 @@ impl Vigil {
 
         let mut checker = self.fix_checker();
         let before = checker.clone();
+        let mut fence = self.site_fence()?;
+        let fence_before = fence.clone();
         let mut outcomes = Vec::with_capacity(fixes.len());
         let mut records = Vec::with_capacity(fixes.len());
 
@@ -128,17 +133,29 @@ impl Vigil {
                 continue;
             }
             let flags = checker.check(&fix, now_ms);
+            let crossing = match fence.as_mut() {
+                Some(tracker) if flags.is_empty() => tracker.update(&fix),
+                _ => None,
+            };
             let body = RecordBody::Fix { flags: flags.clone() };
-            let record = self.new_record(shift_id, Location::Fix(fix), body);
+            let record = self.new_record(shift_id, Location::Fix(fix.clone()), body);
             outcomes.push(FixOutcome::Stored { id: record.id, flags });
             records.push(record);
+
+            if let (Some(crossing), Some(tracker)) = (crossing, fence.as_ref()) {
+                let body =
+                    RecordBody::SiteFence { site_id: tracker.site_id().to_string(), crossing };
+                records.push(self.new_record(shift_id, Location::Fix(fix), body));
+            }
         }
 
         if let Err(error) = self.store().append(records) {
             // The batch was not stored, so the checker must not remember it either.
             *checker = before;
+            *fence = fence_before;
             return Err(error);
         }
+        drop(fence);
         drop(checker);
 
         self.close_due_rounds_if_due();
@@ -354,6 +371,32 @@ impl Vigil {
         let checker = self.fix_checker();
         let flags = checker.newest_flags(now_ms, self.config().max_fix_age_ms);
         verification.reasons.extend(location_trust_reasons(flags));
+    }
+
+    /// Returns the perimeter tracker of the active shift's site, created at the first fix
+    /// of the shift; it holds `None` when the shift has no site or the site no perimeter.
+    ///
+    /// NOTE: the side of the fence is kept in memory only, so after the app restarts the
+    /// first confident fix inside records an entry again.
+    fn site_fence(&self) -> Result<std::sync::MutexGuard<'_, Option<FenceTracker>>> {
+        let mut fence = self.inner.fence.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let site_id = self.store().active_shift()?.and_then(|(_, site)| site);
+        let current = fence.as_ref().map(|tracker| tracker.site_id().to_string());
+        if site_id != current {
+            *fence = match &site_id {
+                Some(id) => self
+                    .store()
+                    .site(id)?
+                    .and_then(|site| FenceTracker::new(site.id, &site.perimeter)),
+                None => None,
+            };
+        }
+        Ok(fence)
+    }
+
+    /// Forgets the side of the fence, when a shift starts or ends.
+    fn reset_site_fence(&self) {
+        *self.inner.fence.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     fn active_shift_id(&self) -> Result<Option<Uuid>> {

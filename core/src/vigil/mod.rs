@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::location::FixChecker;
+use crate::location::{FenceTracker, FixChecker};
 use crate::store::Store;
 use crate::sync::SyncClient;
 
@@ -37,6 +37,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     fixes: Mutex<FixChecker>,
     tours: Mutex<tours::TourTimer>,
+    fence: Mutex<Option<FenceTracker>>,
     client: SyncClient,
     sync_lock: tokio::sync::Mutex<()>,
 }
@@ -81,6 +82,7 @@ impl Vigil {
             clock,
             fixes,
             tours: Default::default(),
+            fence: Default::default(),
             client,
             sync_lock: Default::default(),
         };

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::Vigil;
 use crate::error::Result;
-use crate::location::distance_m;
+use crate::location::{FenceCrossing, distance_m};
 use crate::model::{Fix, FixFlag, RecordBody, TourRound};
 use crate::store::SyncState;
 
@@ -43,6 +43,10 @@ pub struct ShiftReport {
     pub pending: u64,
     /// The tour rounds closed during the shift, in the order they were recorded.
     pub tour_rounds: Vec<TourRound>,
+    /// Times the guard entered the site's perimeter.
+    pub site_entries: u64,
+    /// Times the guard left the site's perimeter.
+    pub site_exits: u64,
 }
 
 impl Vigil {
@@ -99,6 +103,10 @@ impl Vigil {
                 RecordBody::Incident(_) => report.incidents += 1,
                 RecordBody::Panic { .. } => report.panics += 1,
                 RecordBody::TourRound(round) => report.tour_rounds.push(round.clone()),
+                RecordBody::SiteFence { crossing, .. } => match crossing {
+                    FenceCrossing::Entered => report.site_entries += 1,
+                    FenceCrossing::Left => report.site_exits += 1,
+                },
                 RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => {}
             }
         })?;

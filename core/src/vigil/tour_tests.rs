@@ -240,3 +240,30 @@ fn invalid_site_is_not_stored() {
     let message = vigil.store().save_sites(&[unknown_checkpoint], None).unwrap_err().to_string();
     assert!(message.contains("\"roof\""), "{message}");
 }
+
+#[test]
+fn walk_through_site_records_entry_and_exit() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.start_shift(Some("depot".into())).unwrap();
+
+    // From 150 m south of the gate to 150 m north; the fence is 111 m either side.
+    let walk: Vec<_> = (0..=215)
+        .map(|second| fix_near_gate(-150.0 + 1.4 * second as f64, T0 + second * 1000))
+        .collect();
+    clock.advance(215_000);
+    for batch in walk.chunks(30) {
+        vigil.record_fixes(batch.to_vec()).unwrap();
+    }
+
+    let report = vigil.shift_report().unwrap();
+    assert_eq!(report.site_entries, 1);
+    assert_eq!(report.site_exits, 1);
+
+    let shift_id = report.shift_id.unwrap();
+    let crossings = vigil.store().shift_records_of_kinds(shift_id, &["site_fence"]).unwrap();
+    assert_eq!(crossings.len(), 2);
+    let entry_fix = crossings[0].location.fix().expect("a crossing carries its fix");
+    let metres_north = (entry_fix.latitude - 45.5000) * 111_195.0;
+    assert!((-111.0 + 5.0..-90.0).contains(&metres_north), "entered at {metres_north} m");
+}
