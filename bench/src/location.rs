@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rusqlite::{Connection, params};
-use vigil_core::location::{FixChecker, distance_m, inside_perimeter};
+use vigil_core::location::{FixChecker, distance_m, inside_perimeter, simplify_track};
 use vigil_core::model::{Checkpoint, Fix, FixSource, LatLon, Site, Tour};
 use vigil_core::{Config, FixOutcome, ManualClock, Vigil};
 
@@ -22,9 +22,65 @@ const BATCH: usize = 30;
 const T0: i64 = 1_764_806_400_000;
 const ORIGIN: LatLon = LatLon { latitude: 37.8065, longitude: -122.3000 };
 
+/// The recorded walks the simplified track is measured on.
+const WALKS: [&str; 3] = [
+    "walk_apple_health_export_hacc.gpx",
+    "walk_android_app_ns2_prefixed.gpx",
+    "phone_maemo_mapper_1hz_hdop.gpx",
+];
+
 pub fn run(rounds: usize) {
     shift();
     throughput(rounds);
+    simplified_tracks();
+}
+
+/// Prints the points kept and the largest deviation of the simplified track of each
+/// recorded walk, at three tolerances.
+fn simplified_tracks() {
+    let folder = match std::env::var_os("VIGIL_DATA_DIR") {
+        Some(folder) => std::path::PathBuf::from(folder),
+        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"),
+    };
+    println!("simplified track (Ramer-Douglas-Peucker), recorded walks");
+    for name in WALKS {
+        let Ok(text) = std::fs::read_to_string(folder.join(name)) else {
+            println!("  {name}: skipped, not found in {}", folder.display());
+            continue;
+        };
+        let track = track_points(&text);
+        for tolerance_m in [2.0, 5.0, 10.0] {
+            let simple = simplify_track(&track, tolerance_m);
+            println!(
+                "  {name:<38} tolerance {tolerance_m:>4.0} m: kept {:>4} of {:>4} points ({:>5.1}%), max deviation {:.2} m",
+                simple.points.len(),
+                track.len(),
+                100.0 * simple.points.len() as f64 / track.len().max(1) as f64,
+                simple.max_deviation_m
+            );
+        }
+    }
+}
+
+/// Returns the `lat` and `lon` attributes of every track point of a GPX text, whatever
+/// the namespace prefix of its elements.
+fn track_points(gpx: &str) -> Vec<LatLon> {
+    let attribute = |element: &str, name: &str| -> Option<f64> {
+        let start = element.find(&format!(" {name}=\""))? + name.len() + 3;
+        let end = element[start..].find('"')? + start;
+        element[start..end].parse().ok()
+    };
+    gpx.split('<')
+        .filter(|element| {
+            element.split([' ', '>']).next().is_some_and(|tag| tag.ends_with("trkpt"))
+        })
+        .filter_map(|element| {
+            Some(LatLon {
+                latitude: attribute(element, "lat")?,
+                longitude: attribute(element, "lon")?,
+            })
+        })
+        .collect()
 }
 
 /// A guard walking a 200 m by 100 m rectangle at 1.4 m/s with a few metres of wobble.

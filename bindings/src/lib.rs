@@ -33,6 +33,15 @@ pub fn checkin_reason_text(reason: CheckinReason, language_tag: String) -> Strin
     vigil_core::wording::reason_text(&reason.code, &params, language)
 }
 
+/// Simplifies a track for upload with the Ramer–Douglas–Peucker algorithm: no original
+/// point is farther than `tolerance_m` metres from the result. Non-finite points are
+/// dropped; an empty track gives an empty result.
+#[uniffi::export]
+pub fn simplify_track(points: Vec<LatLon>, tolerance_m: f64) -> SimplifiedTrack {
+    let points: Vec<vigil_core::model::LatLon> = points.into_iter().map(Into::into).collect();
+    vigil_core::location::simplify_track(&points, tolerance_m).into()
+}
+
 /// How the device reaches its SOC, and the limits it applies.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct VigilConfig {

@@ -214,6 +214,17 @@ pub struct LatLon {
     pub longitude: f64,
 }
 
+/// A track reduced for upload.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SimplifiedTrack {
+    /// The kept points, in track order, always the first and the last.
+    pub points: Vec<LatLon>,
+    /// The positions in the original track of the kept points.
+    pub kept_indices: Vec<u64>,
+    /// The largest distance, in metres, from an original point to the simplified track.
+    pub max_deviation_m: f64,
+}
+
 /// A checkpoint of a site.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Checkpoint {
@@ -567,6 +578,22 @@ impl From<vigil_core::tour::TourProgress> for TourProgress {
             rounds_completed: progress.rounds_completed,
             rounds_incomplete: progress.rounds_incomplete,
             rounds_missed: progress.rounds_missed,
+        }
+    }
+}
+
+impl From<LatLon> for model::LatLon {
+    fn from(point: LatLon) -> Self {
+        model::LatLon { latitude: point.latitude, longitude: point.longitude }
+    }
+}
+
+impl From<vigil_core::location::SimplifiedTrack> for SimplifiedTrack {
+    fn from(track: vigil_core::location::SimplifiedTrack) -> Self {
+        SimplifiedTrack {
+            points: track.points.into_iter().map(LatLon::from).collect(),
+            kept_indices: track.kept_indices.into_iter().map(|index| index as u64).collect(),
+            max_deviation_m: track.max_deviation_m,
         }
     }
 }

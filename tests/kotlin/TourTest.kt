@@ -13,10 +13,12 @@ import org.junit.Test
 import uniffi.vigil_ffi.CheckinReason
 import uniffi.vigil_ffi.Fix
 import uniffi.vigil_ffi.FixSource
+import uniffi.vigil_ffi.LatLon
 import uniffi.vigil_ffi.ScanMethod
 import uniffi.vigil_ffi.Vigil
 import uniffi.vigil_ffi.VigilConfig
 import uniffi.vigil_ffi.checkinReasonText
+import uniffi.vigil_ffi.simplifyTrack
 
 /**
  * Walks a tour from Kotlin: a site served by `vigil serve --site`, a GPS check-in credited
@@ -131,6 +133,16 @@ class TourTest {
         assertTrue(english.contains("90 s"), english)
         assertTrue(spanish.contains("ronda night"), spanish)
         assertTrue(portuguese.contains("ronda night"), portuguese)
+    }
+
+    @Test
+    fun straightWalkSimplifiesToItsEnds() {
+        val walk = (0 until 100).map { LatLon(45.5 + it * 1.4 / 111_195.0, -73.56) }
+        val simple = simplifyTrack(walk, 2.0)
+        assertEquals(listOf(0uL, 99uL), simple.keptIndices)
+        assertEquals(walk.first(), simple.points.first())
+        assertTrue(simple.maxDeviationM < 0.01, "deviation ${simple.maxDeviationM}")
+        assertTrue(simplifyTrack(emptyList(), 5.0).points.isEmpty())
     }
 
     private companion object {

@@ -4,10 +4,12 @@ mod fence;
 mod geofence;
 mod plausibility;
 mod site_check;
+mod track;
 
 pub use fence::{FenceCrossing, FenceTracker};
 pub use geofence::{check_perimeter, inside_perimeter};
 pub use plausibility::{FixChecker, PlausibilityLimits};
+pub use track::{SimplifiedTrack, simplify_track};
 
 use geo::{Distance, Haversine, Point};
 
