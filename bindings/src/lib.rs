@@ -179,6 +179,22 @@ impl Vigil {
         self.blocking(move |core| Ok(core.scan_checkpoint(method.into(), &payload)?.into())).await
     }
 
+    /// Verifies and stores a BLE beacon sighting as a checkpoint scan, with its received
+    /// signal strength in dBm. A beacon tag with a minimum strength counts only when
+    /// received at least that strongly; otherwise the scan is refused as `weak_signal`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an empty or oversized beacon id, or a strength outside
+    /// -127..=20 dBm.
+    pub async fn scan_beacon(
+        &self,
+        beacon_id: String,
+        rssi_dbm: i32,
+    ) -> Result<CheckIn, VigilError> {
+        self.blocking(move |core| Ok(core.scan_beacon(&beacon_id, rssi_dbm)?.into())).await
+    }
+
     /// Verifies and stores a checkpoint scan whose payload arrived as bytes, such as an NFC
     /// NDEF record's payload. Vigil tags, signed or not, are UTF-8 text, so pass text
     /// payloads (QR codes) to `scan_checkpoint` and raw bytes here.

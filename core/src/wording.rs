@@ -158,6 +158,19 @@ fn template(code: &str, language: Language) -> &'static str {
              devem passar pelo menos {min_seconds} s entre pontos de controle."
         }
 
+        ("weak_signal", En) => {
+            "The beacon's signal ({rssi_dbm} dBm) is weaker than {min_rssi_dbm} dBm; move \
+             next to it and scan again."
+        }
+        ("weak_signal", Es) => {
+            "La señal de la baliza ({rssi_dbm} dBm) es más débil que {min_rssi_dbm} dBm; \
+             acérquese a ella y escanee de nuevo."
+        }
+        ("weak_signal", Pt) => {
+            "O sinal do beacon ({rssi_dbm} dBm) está mais fraco que {min_rssi_dbm} dBm; \
+             aproxime-se dele e escaneie de novo."
+        }
+
         ("unverified_tag", En) => {
             "This tag's signature is not valid ({problem}); it may be a copy or altered. \
              Report it to the control room."
@@ -202,6 +215,7 @@ mod tests {
             CheckinReason::NoFix,
             CheckinReason::MockLocation,
             CheckinReason::UnverifiedTag { problem: "bad_signature".into() },
+            CheckinReason::WeakSignal { rssi_dbm: Some(-90), min_rssi_dbm: -70 },
             CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] },
             CheckinReason::OutsideTourWindow { tour_id: "t".into(), minutes_until_open: 5 },
             CheckinReason::OutOfOrder { tour_id: "t".into(), after_checkpoint_id: "c".into() },

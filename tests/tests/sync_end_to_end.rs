@@ -29,7 +29,11 @@ fn site() -> Site {
             name: "Pump house".into(),
             position: LatLon { latitude: -23.5500, longitude: -46.6330 },
             radius_m: 25.0,
-            tags: vec![CheckpointTag { method: ScanMethod::Qr, value: "yard/pump".into() }],
+            tags: vec![CheckpointTag {
+                method: ScanMethod::Qr,
+                value: "yard/pump".into(),
+                min_rssi_dbm: None,
+            }],
         }],
         tours: vec![Tour {
             id: "round".into(),

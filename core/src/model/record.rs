@@ -238,6 +238,14 @@ pub enum CheckinReason {
         /// `bad_signature`, `unknown_key` or `malformed`.
         problem: String,
     },
+    /// A BLE beacon was received more weakly than its checkpoint requires, so the guard
+    /// may not be next to it.
+    WeakSignal {
+        /// The received signal strength in dBm, when the app reported it.
+        rssi_dbm: Option<i32>,
+        /// The weakest strength accepted, in dBm.
+        min_rssi_dbm: i32,
+    },
     /// The scan came sooner after the tour's previous scan than walking allows.
     TooSoon {
         /// The tour whose pace was broken.
@@ -264,6 +272,7 @@ impl CheckinReason {
             CheckinReason::OutOfOrder { .. } => "out_of_order",
             CheckinReason::TooSoon { .. } => "too_soon",
             CheckinReason::UnverifiedTag { .. } => "unverified_tag",
+            CheckinReason::WeakSignal { .. } => "weak_signal",
         }
     }
 
@@ -289,6 +298,13 @@ impl CheckinReason {
             ],
             CheckinReason::ImplausibleLocation { flags } => vec![("flags", flags.join(", "))],
             CheckinReason::UnverifiedTag { problem } => vec![("problem", problem.clone())],
+            CheckinReason::WeakSignal { rssi_dbm, min_rssi_dbm } => vec![
+                (
+                    "rssi_dbm",
+                    rssi_dbm.map_or_else(|| "unknown".to_string(), |rssi| rssi.to_string()),
+                ),
+                ("min_rssi_dbm", min_rssi_dbm.to_string()),
+            ],
             CheckinReason::OutsideTourWindow { tour_id, minutes_until_open } => vec![
                 ("tour_id", tour_id.clone()),
                 ("minutes_until_open", minutes_until_open.to_string()),

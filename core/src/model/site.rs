@@ -50,6 +50,10 @@ pub struct CheckpointTag {
     pub method: ScanMethod,
     /// The identifier read from the tag: an NFC UID, a QR code's text or a BLE beacon id.
     pub value: String,
+    /// For a BLE beacon, the weakest received signal strength, in dBm, that proves the
+    /// guard is next to it; `None` accepts any strength.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rssi_dbm: Option<i32>,
 }
 
 /// A patrol tour: the checkpoints to visit and how often.

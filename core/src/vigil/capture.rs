@@ -189,6 +189,24 @@ impl Vigil {
     ///
     /// [`Error::InvalidInput`] for an empty or oversized payload; storage errors.
     pub fn scan_checkpoint(&self, method: ScanMethod, payload: &str) -> Result<CheckIn> {
+        self.scan(method, payload, None)
+    }
+
+    /// Verifies and stores a BLE beacon sighting as a checkpoint scan. A beacon whose
+    /// checkpoint tag sets `min_rssi_dbm` counts only when received at least that strongly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or oversized beacon id, or a signal strength
+    /// outside -127..=20 dBm; otherwise as [`Vigil::scan_checkpoint`].
+    pub fn scan_beacon(&self, beacon_id: &str, rssi_dbm: i32) -> Result<CheckIn> {
+        if !(-127..=20).contains(&rssi_dbm) {
+            return Err(Error::invalid("rssi_dbm", format!("{rssi_dbm} is outside -127..=20")));
+        }
+        self.scan(ScanMethod::Ble, beacon_id, Some(rssi_dbm))
+    }
+
+    fn scan(&self, method: ScanMethod, payload: &str, rssi_dbm: Option<i32>) -> Result<CheckIn> {
         check_text("payload", payload, MAX_SCAN_PAYLOAD_BYTES)?;
 
         // The timer is held until the scan is stored, so a concurrent scan sees this one.
@@ -199,7 +217,8 @@ impl Vigil {
         }
 
         let location = self.current_location();
-        let verification = self.verify_scan(&mut tour_timer, method, payload, &location)?;
+        let verification =
+            self.verify_scan(&mut tour_timer, method, payload, rssi_dbm, &location)?;
 
         let body = RecordBody::CheckpointScan {
             method,
@@ -291,6 +310,7 @@ impl Vigil {
         tour_timer: &mut TourTimer,
         method: ScanMethod,
         payload: &str,
+        rssi_dbm: Option<i32>,
         location: &Location,
     ) -> Result<Verification> {
         let shift_site = self.store().active_shift()?.and_then(|(_, site)| site);
@@ -359,6 +379,16 @@ impl Vigil {
         };
         let mut verification = verify_checkin(scanned, location, &self.config().checkin);
         if let ScannedCheckpoint::Found(checkpoint) = scanned {
+            let threshold = checkpoint
+                .tags
+                .iter()
+                .find(|tag| tag.method == ScanMethod::Ble && tag.value == payload)
+                .and_then(|tag| tag.min_rssi_dbm);
+            if let (ScanMethod::Ble, Some(min_rssi_dbm)) = (method, threshold) {
+                if rssi_dbm.is_none_or(|rssi| rssi < min_rssi_dbm) {
+                    verification.reasons.push(CheckinReason::WeakSignal { rssi_dbm, min_rssi_dbm });
+                }
+            }
             self.add_location_trust_reasons(&mut verification);
             self.apply_tours(tour_timer, &checkpoint.id, self.now_ms(), &mut verification)?;
             verification.accepted = verification.reasons.is_empty();

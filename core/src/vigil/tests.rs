@@ -27,14 +27,29 @@ pub(super) fn site() -> Site {
                 name: "Gate".into(),
                 position: GATE,
                 radius_m: 20.0,
-                tags: vec![CheckpointTag { method: ScanMethod::Nfc, value: "04:A2:19".into() }],
+                tags: vec![CheckpointTag {
+                    method: ScanMethod::Nfc,
+                    value: "04:A2:19".into(),
+                    min_rssi_dbm: None,
+                }],
             },
             Checkpoint {
                 id: "dock".into(),
                 name: "Dock".into(),
                 position: LatLon { latitude: 45.5005, longitude: -73.5600 },
                 radius_m: 20.0,
-                tags: vec![CheckpointTag { method: ScanMethod::Qr, value: "depot/dock".into() }],
+                tags: vec![
+                    CheckpointTag {
+                        method: ScanMethod::Qr,
+                        value: "depot/dock".into(),
+                        min_rssi_dbm: None,
+                    },
+                    CheckpointTag {
+                        method: ScanMethod::Ble,
+                        value: "beacon-dock".into(),
+                        min_rssi_dbm: Some(-75),
+                    },
+                ],
             },
         ],
         tours: vec![Tour {

@@ -267,3 +267,44 @@ fn walk_through_site_records_entry_and_exit() {
     let metres_north = (entry_fix.latitude - 45.5000) * 111_195.0;
     assert!((-111.0 + 5.0..-90.0).contains(&metres_north), "entered at {metres_north} m");
 }
+
+#[test]
+fn beacon_needs_strong_signal() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.start_shift(Some("depot".into())).unwrap();
+    clock.advance(MINUTE);
+    vigil.record_fixes(vec![fix_near_gate(DOCK_NORTH_M, T0 + MINUTE)]).unwrap();
+
+    let weak = vigil.scan_beacon("beacon-dock", -90).unwrap();
+    assert_eq!(
+        weak.verification.reasons,
+        vec![CheckinReason::WeakSignal { rssi_dbm: Some(-90), min_rssi_dbm: -75 }]
+    );
+    let without_strength = vigil.scan_checkpoint(ScanMethod::Ble, "beacon-dock").unwrap();
+    assert_eq!(codes(&without_strength.verification.reasons), ["weak_signal"]);
+
+    let strong = vigil.scan_beacon("beacon-dock", -60).unwrap();
+    assert!(strong.verification.accepted, "{:?}", strong.verification);
+    assert_eq!(strong.verification.checkpoint_id.as_deref(), Some("dock"));
+
+    let error = vigil.scan_beacon("beacon-dock", -300).unwrap_err();
+    assert!(
+        matches!(&error, crate::Error::InvalidInput { field, .. } if field == "rssi_dbm"),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn gps_only_check_in_names_checkpoint() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, _clock) = open_offline(&folder);
+    vigil.start_shift(Some("depot".into())).unwrap();
+    vigil.record_fixes(vec![fix_near_gate(3.0, T0)]).unwrap();
+
+    let check_in = vigil.scan_checkpoint(ScanMethod::Gps, "gate").unwrap();
+    assert!(check_in.verification.accepted, "{:?}", check_in.verification);
+    assert_eq!(check_in.verification.tour_ids, vec!["night".to_string()]);
+    let unknown = vigil.scan_checkpoint(ScanMethod::Gps, "roof").unwrap();
+    assert_eq!(codes(&unknown.verification.reasons), ["unknown_tag"]);
+}
