@@ -3,6 +3,7 @@
 
 mod attachment;
 mod capture;
+mod location;
 mod sync;
 
 use clap::{Parser, ValueEnum};
@@ -23,6 +24,7 @@ struct Options {
 enum Which {
     All,
     Capture,
+    Location,
     Sync,
     Attachment,
 }
@@ -37,6 +39,9 @@ fn main() {
 
     if matches!(options.which, Which::All | Which::Capture) {
         capture::run(options.rounds);
+    }
+    if matches!(options.which, Which::All | Which::Location) {
+        location::run(options.rounds);
     }
     if matches!(options.which, Which::All | Which::Sync) {
         runtime.block_on(sync::run(options.rounds));

@@ -66,6 +66,7 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
         database: folder.path().join("soc.db"),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     let server = vigil_server::start(server_config, "127.0.0.1:0".parse().unwrap())
         .await
@@ -125,6 +126,7 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
         database: folder.path().join("soc.db"),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     let server = vigil_server::start(server_config, "127.0.0.1:0".parse().unwrap())
         .await

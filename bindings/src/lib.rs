@@ -33,6 +33,15 @@ pub fn checkin_reason_text(reason: CheckinReason, language_tag: String) -> Strin
     vigil_core::wording::reason_text(&reason.code, &params, language)
 }
 
+/// Simplifies a track for upload with the Ramer–Douglas–Peucker algorithm: no original
+/// point is farther than `tolerance_m` metres from the result. Non-finite points are
+/// dropped; an empty track gives an empty result.
+#[uniffi::export]
+pub fn simplify_track(points: Vec<LatLon>, tolerance_m: f64) -> SimplifiedTrack {
+    let points: Vec<vigil_core::model::LatLon> = points.into_iter().map(Into::into).collect();
+    vigil_core::location::simplify_track(&points, tolerance_m).into()
+}
+
 /// How the device reaches its SOC, and the limits it applies.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct VigilConfig {
@@ -156,7 +165,8 @@ impl Vigil {
     }
 
     /// Verifies and stores a checkpoint scan; a refused scan is stored too. For `Gps` the
-    /// payload is the checkpoint id.
+    /// payload is the checkpoint id. A QR or NFC payload starting with `vigil1.` is a tag
+    /// signed by the SOC and is verified offline against the keys pulled by `sync_now`.
     ///
     /// # Errors
     ///
@@ -167,6 +177,39 @@ impl Vigil {
         payload: String,
     ) -> Result<CheckIn, VigilError> {
         self.blocking(move |core| Ok(core.scan_checkpoint(method.into(), &payload)?.into())).await
+    }
+
+    /// Verifies and stores a BLE beacon sighting as a checkpoint scan, with its received
+    /// signal strength in dBm. A beacon tag with a minimum strength counts only when
+    /// received at least that strongly; otherwise the scan is refused as `weak_signal`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an empty or oversized beacon id, or a strength outside
+    /// -127..=20 dBm.
+    pub async fn scan_beacon(
+        &self,
+        beacon_id: String,
+        rssi_dbm: i32,
+    ) -> Result<CheckIn, VigilError> {
+        self.blocking(move |core| Ok(core.scan_beacon(&beacon_id, rssi_dbm)?.into())).await
+    }
+
+    /// Verifies and stores a checkpoint scan whose payload arrived as bytes, such as an NFC
+    /// NDEF record's payload. Vigil tags, signed or not, are UTF-8 text, so pass text
+    /// payloads (QR codes) to `scan_checkpoint` and raw bytes here.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a payload that is empty, over 4 KiB or not UTF-8 (the reason
+    /// names the offset of the first invalid byte).
+    pub async fn scan_checkpoint_bytes(
+        &self,
+        method: ScanMethod,
+        payload: Vec<u8>,
+    ) -> Result<CheckIn, VigilError> {
+        self.blocking(move |core| Ok(core.scan_checkpoint_bytes(method.into(), &payload)?.into()))
+            .await
     }
 
     /// Stores a panic alert durably, then sends it at once ahead of everything else. If it
@@ -214,6 +257,28 @@ impl Vigil {
     /// Builds the report of the active shift, or of the latest one.
     pub async fn shift_report(&self) -> Result<ShiftReport, VigilError> {
         self.blocking(|core| Ok(core.shift_report()?.into())).await
+    }
+
+    /// Records every tour round of the active shift whose window has closed and returns the
+    /// new rounds, with their missed checkpoints, for the app to show. Recording fixes,
+    /// scanning and ending the shift do this too; call it from a periodic timer so rounds
+    /// close on time while the guard does neither. Works offline.
+    ///
+    /// # Errors
+    ///
+    /// `Storage` if the rounds could not be stored; none was.
+    pub async fn check_tours(&self) -> Result<Vec<TourRound>, VigilError> {
+        self.blocking(|core| Ok(core.check_tours()?.into_iter().map(TourRound::from).collect()))
+            .await
+    }
+
+    /// Returns where each tour of the active shift stands now: the open round, visited and
+    /// remaining checkpoints, and closed rounds. Empty when no shift with tours is active.
+    pub async fn tour_progress(&self) -> Result<Vec<TourProgress>, VigilError> {
+        self.blocking(|core| {
+            Ok(core.tour_progress()?.into_iter().map(TourProgress::from).collect())
+        })
+        .await
     }
 
     /// Returns the sites pulled from the SOC.

@@ -112,6 +112,8 @@ pub struct CheckIn {
     pub checkpoint_id: Option<String>,
     /// Why the scan was refused; empty when accepted.
     pub reasons: Vec<CheckinReason>,
+    /// The tours the accepted scan counts for.
+    pub tour_ids: Vec<String>,
 }
 
 /// A stored panic alert and whether the SOC has it.
@@ -195,6 +197,12 @@ pub struct ShiftReport {
     pub synced: u64,
     /// Records of the shift waiting.
     pub pending: u64,
+    /// The tour rounds closed during the shift, in the order they were recorded.
+    pub tour_rounds: Vec<TourRound>,
+    /// Times the guard entered the site's perimeter.
+    pub site_entries: u64,
+    /// Times the guard left the site's perimeter.
+    pub site_exits: u64,
 }
 
 /// A point in WGS 84 degrees.
@@ -204,6 +212,17 @@ pub struct LatLon {
     pub latitude: f64,
     /// Longitude in degrees.
     pub longitude: f64,
+}
+
+/// A track reduced for upload.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SimplifiedTrack {
+    /// The kept points, in track order, always the first and the last.
+    pub points: Vec<LatLon>,
+    /// The positions in the original track of the kept points.
+    pub kept_indices: Vec<u64>,
+    /// The largest distance, in metres, from an original point to the simplified track.
+    pub max_deviation_m: f64,
 }
 
 /// A checkpoint of a site.
@@ -232,8 +251,80 @@ pub struct Tour {
     pub checkpoint_ids: Vec<String>,
     /// Whether the order matters.
     pub ordered: bool,
-    /// How often the tour is walked, in minutes.
+    /// How often the tour is walked, in minutes: a new round opens every period.
     pub every_minutes: u32,
+    /// When the first round opens, in milliseconds since the Unix epoch; `None` anchors
+    /// the rounds at the start of the shift.
+    pub first_round_at_ms: Option<i64>,
+    /// How long each round stays open, in minutes; `None` for the whole period.
+    pub window_minutes: Option<u32>,
+    /// Fewest seconds between two scans of the tour; a faster scan is refused as `too_soon`.
+    pub min_seconds_between_scans: Option<u32>,
+    /// Most seconds between two scans within a round; a longer gap marks the round late.
+    pub max_seconds_between_scans: Option<u32>,
+}
+
+/// An accepted scan that counted for a tour round.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TourVisit {
+    /// The visited checkpoint.
+    pub checkpoint_id: String,
+    /// When it was scanned, in milliseconds since the Unix epoch (device clock).
+    pub scanned_at_ms: i64,
+}
+
+/// The result of one tour round, recorded when its window closed or its shift ended.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TourRound {
+    /// The tour.
+    pub tour_id: String,
+    /// The round's number, from 0 at the tour's first round.
+    pub round: i64,
+    /// When the round opened, in milliseconds since the Unix epoch.
+    pub opens_at_ms: i64,
+    /// When the round's window closes, in milliseconds since the Unix epoch.
+    pub closes_at_ms: i64,
+    /// The accepted scans of the round, one per checkpoint, in scan order.
+    pub visits: Vec<TourVisit>,
+    /// The checkpoints without an accepted scan, in tour order.
+    pub missed: Vec<String>,
+    /// Whether two consecutive scans were further apart than the tour allows.
+    pub late: bool,
+    /// `completed`, `incomplete` or `missed`.
+    pub status: String,
+    /// `window_closed` or `shift_ended`.
+    pub closed_by: String,
+}
+
+/// Where a tour of the active shift stands now.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TourProgress {
+    /// The tour.
+    pub tour_id: String,
+    /// The tour's display name.
+    pub name: String,
+    /// Whether the checkpoints must be visited in order.
+    pub ordered: bool,
+    /// The number of the open round, if one is open.
+    pub open_round: Option<i64>,
+    /// When the open round closes, in milliseconds since the Unix epoch.
+    pub open_round_closes_at_ms: Option<i64>,
+    /// When the next round opens, in milliseconds since the Unix epoch.
+    pub next_round_opens_at_ms: i64,
+    /// The accepted scans of the open round.
+    pub visited: Vec<TourVisit>,
+    /// The checkpoints of the open round still to visit, in tour order.
+    pub remaining: Vec<String>,
+    /// The checkpoint to scan next in an ordered tour.
+    pub next_checkpoint_id: Option<String>,
+    /// Whether the time since the round's last scan is over the tour's maximum.
+    pub overdue: bool,
+    /// Rounds of the shift closed with every checkpoint visited.
+    pub rounds_completed: u32,
+    /// Rounds of the shift closed with some checkpoints visited.
+    pub rounds_incomplete: u32,
+    /// Rounds of the shift closed with no checkpoint visited.
+    pub rounds_missed: u32,
 }
 
 /// A site assigned by the SOC.
@@ -337,6 +428,7 @@ impl From<vigil_core::CheckIn> for CheckIn {
             accepted: verification.accepted,
             checkpoint_id: verification.checkpoint_id,
             reasons: verification.reasons.iter().map(CheckinReason::from).collect(),
+            tour_ids: verification.tour_ids,
         }
     }
 }
@@ -393,6 +485,9 @@ impl From<vigil_core::ShiftReport> for ShiftReport {
             captured: report.captured,
             synced: report.synced,
             pending: report.pending,
+            tour_rounds: report.tour_rounds.into_iter().map(TourRound::from).collect(),
+            site_entries: report.site_entries,
+            site_exits: report.site_exits,
         }
     }
 }
@@ -425,6 +520,10 @@ impl From<model::Site> for Site {
                 checkpoint_ids: tour.checkpoint_ids,
                 ordered: tour.ordered,
                 every_minutes: tour.every_minutes,
+                first_round_at_ms: tour.timing.first_round_at_ms,
+                window_minutes: tour.timing.window_minutes,
+                min_seconds_between_scans: tour.timing.min_seconds_between_scans,
+                max_seconds_between_scans: tour.timing.max_seconds_between_scans,
             })
             .collect();
         Site {
@@ -433,6 +532,68 @@ impl From<model::Site> for Site {
             perimeter: site.perimeter.into_iter().map(LatLon::from).collect(),
             checkpoints,
             tours,
+        }
+    }
+}
+
+impl From<model::TourVisit> for TourVisit {
+    fn from(visit: model::TourVisit) -> Self {
+        TourVisit { checkpoint_id: visit.checkpoint_id, scanned_at_ms: visit.scanned_at_ms }
+    }
+}
+
+impl From<model::TourRound> for TourRound {
+    fn from(round: model::TourRound) -> Self {
+        let closed_by = match round.closed_by {
+            model::RoundClosedBy::WindowClosed => "window_closed",
+            model::RoundClosedBy::ShiftEnded => "shift_ended",
+        };
+        TourRound {
+            tour_id: round.tour_id,
+            round: round.round,
+            opens_at_ms: round.opens_at_ms,
+            closes_at_ms: round.closes_at_ms,
+            visits: round.visits.into_iter().map(TourVisit::from).collect(),
+            missed: round.missed,
+            late: round.late,
+            status: round.status.code().to_string(),
+            closed_by: closed_by.to_string(),
+        }
+    }
+}
+
+impl From<vigil_core::tour::TourProgress> for TourProgress {
+    fn from(progress: vigil_core::tour::TourProgress) -> Self {
+        TourProgress {
+            tour_id: progress.tour_id,
+            name: progress.name,
+            ordered: progress.ordered,
+            open_round: progress.open_round.map(|round| round.index),
+            open_round_closes_at_ms: progress.open_round.map(|round| round.closes_at_ms),
+            next_round_opens_at_ms: progress.next_round_opens_at_ms,
+            visited: progress.visited.into_iter().map(TourVisit::from).collect(),
+            remaining: progress.remaining,
+            next_checkpoint_id: progress.next_checkpoint_id,
+            overdue: progress.overdue,
+            rounds_completed: progress.rounds_completed,
+            rounds_incomplete: progress.rounds_incomplete,
+            rounds_missed: progress.rounds_missed,
+        }
+    }
+}
+
+impl From<LatLon> for model::LatLon {
+    fn from(point: LatLon) -> Self {
+        model::LatLon { latitude: point.latitude, longitude: point.longitude }
+    }
+}
+
+impl From<vigil_core::location::SimplifiedTrack> for SimplifiedTrack {
+    fn from(track: vigil_core::location::SimplifiedTrack) -> Self {
+        SimplifiedTrack {
+            points: track.points.into_iter().map(LatLon::from).collect(),
+            kept_indices: track.kept_indices.into_iter().map(|index| index as u64).collect(),
+            max_deviation_m: track.max_deviation_m,
         }
     }
 }

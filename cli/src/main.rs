@@ -3,6 +3,7 @@
 //! - `vigil demo` plays a simulated patrol against the reference server, in-process.
 //! - `vigil replay --track FILE` plays a recorded GPX or NMEA track through the core.
 //! - `vigil serve` runs the reference SOC server until Ctrl-C.
+//! - `vigil tag-key` creates the SOC's tag signing keys and signs checkpoint tags.
 //!
 //! Logs go to stderr; set `RUST_LOG` (for example `RUST_LOG=info`) to see more.
 
@@ -12,6 +13,7 @@ mod replay;
 mod report;
 mod serve;
 mod site;
+mod tag_key;
 mod tracks;
 
 use std::io::IsTerminal as _;
@@ -90,6 +92,44 @@ enum Command {
         /// building.
         #[arg(long, value_name = "ID", requires = "site")]
         perimeter_id: Option<String>,
+        /// A public key devices verify signed checkpoint tags with, as `vigil tag-key new`
+        /// prints it. Repeat for several keys.
+        #[arg(long, value_name = "KEY_ID=PUBLIC_KEY", value_parser = tag_key::parse_public)]
+        tag_key: Vec<vigil_core::checkin::TagKey>,
+    },
+    /// Create the SOC's Ed25519 keys for signed checkpoint tags, and sign tags.
+    #[command(subcommand)]
+    TagKey(TagKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TagKeyCommand {
+    /// Generate a key pair: write the secret key to a new file and print the public key
+    /// as KEY_ID=PUBLIC_KEY, for `vigil serve --tag-key`.
+    New {
+        /// The key's id, named in every tag it signs.
+        #[arg(long)]
+        key_id: String,
+        /// The new file for the secret key (PKCS#8 v2, DER); an existing file is never
+        /// overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the signed tag text of a checkpoint, to print as a QR code or write to an NFC
+    /// tag.
+    Sign {
+        /// The secret key file written by `vigil tag-key new`.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The key's id, as given to `vigil tag-key new`.
+        #[arg(long)]
+        key_id: String,
+        /// The site's id.
+        #[arg(long)]
+        site: String,
+        /// The checkpoint's id within the site.
+        #[arg(long)]
+        checkpoint: String,
     },
 }
 
@@ -123,6 +163,7 @@ fn main() -> ExitCode {
         Command::Serve { .. } => "info",
         Command::Replay { .. } => "warn",
         Command::Demo { .. } => "error",
+        Command::TagKey(_) => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -163,13 +204,33 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             print(&report, json, || report.to_text())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen, database, enrollment_code, site, perimeter_id } => {
-            let options =
-                serve::ServeOptions { listen, database, enrollment_code, site, perimeter_id };
+        Command::Serve { listen, database, enrollment_code, site, perimeter_id, tag_key } => {
+            let options = serve::ServeOptions {
+                listen,
+                database,
+                enrollment_code,
+                site,
+                perimeter_id,
+                tag_keys: tag_key,
+            };
             runtime()?.block_on(serve::run(options))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::TagKey(command) => run_tag_key(command),
     }
+}
+
+fn run_tag_key(command: TagKeyCommand) -> Result<ExitCode, CliError> {
+    match command {
+        TagKeyCommand::New { key_id, out } => {
+            let public = tag_key::generate(&key_id, &out)?;
+            println!("{}={}", public.key_id, public.public_key);
+        }
+        TagKeyCommand::Sign { key, key_id, site, checkpoint } => {
+            println!("{}", tag_key::sign(&key, &key_id, &site, &checkpoint)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {

@@ -57,6 +57,27 @@ pub struct IncidentLine {
     pub severity: String,
 }
 
+/// One closed tour round.
+#[derive(Debug, Clone, Serialize)]
+pub struct TourRoundLine {
+    /// The tour's id.
+    pub tour: String,
+    /// The round's number, from 0.
+    pub round: i64,
+    /// `completed`, `incomplete` or `missed`.
+    pub status: String,
+    /// `window_closed` or `shift_ended`.
+    pub closed_by: String,
+    /// When the round opened and closed, in RFC 3339.
+    pub window: (String, String),
+    /// Checkpoints visited in the round, in scan order.
+    pub visited: Vec<CheckpointRef>,
+    /// Checkpoints missed in the round, in tour order.
+    pub missed: Vec<CheckpointRef>,
+    /// Whether two scans were further apart than the tour allows.
+    pub late: bool,
+}
+
 /// The summary of one shift, built from the device store.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShiftSummary {
@@ -74,6 +95,12 @@ pub struct ShiftSummary {
     pub checkpoints_visited: Vec<CheckpointRef>,
     /// Tour checkpoints without an accepted scan, in tour order.
     pub checkpoints_missed: Vec<CheckpointRef>,
+    /// Times the guard entered the site's perimeter.
+    pub site_entries: u64,
+    /// Times the guard left the site's perimeter.
+    pub site_exits: u64,
+    /// Tour rounds closed during the shift, in the order they were recorded.
+    pub tour_rounds: Vec<TourRoundLine>,
     /// Refused scans, in capture order.
     pub refusals: Vec<Refusal>,
     /// Incidents, in capture order.
@@ -152,6 +179,26 @@ impl ShiftSummary {
                 .map(|id| checkpoint(id))
                 .collect(),
             checkpoints_missed: report.checkpoints_missed.iter().map(|id| checkpoint(id)).collect(),
+            site_entries: report.site_entries,
+            site_exits: report.site_exits,
+            tour_rounds: report
+                .tour_rounds
+                .iter()
+                .map(|round| TourRoundLine {
+                    tour: round.tour_id.clone(),
+                    round: round.round,
+                    status: round.status.code().to_string(),
+                    closed_by: code_of(&round.closed_by),
+                    window: (format_time(round.opens_at_ms), format_time(round.closes_at_ms)),
+                    visited: round
+                        .visits
+                        .iter()
+                        .map(|visit| checkpoint(&visit.checkpoint_id))
+                        .collect(),
+                    missed: round.missed.iter().map(|id| checkpoint(id)).collect(),
+                    late: round.late,
+                })
+                .collect(),
             refusals,
             incidents,
             panics: report.panics,
@@ -170,6 +217,27 @@ impl ShiftSummary {
         field(out, "fixes stored", format!("{} ({} flagged)", self.fixes, self.flagged_fixes));
         field(out, "checkpoints visited", checkpoint_list(&self.checkpoints_visited));
         field(out, "checkpoints missed", checkpoint_list(&self.checkpoints_missed));
+
+        field(
+            out,
+            "site perimeter",
+            format!("entered {} times, left {} times", self.site_entries, self.site_exits),
+        );
+        field(out, "tour rounds", self.tour_rounds.len());
+        for round in &self.tour_rounds {
+            let late = if round.late { ", late" } else { "" };
+            let _ = writeln!(
+                out,
+                "    {} round {} ({} to {}): {}, closed by {}{late}; missed: {}",
+                round.tour,
+                round.round,
+                round.window.0,
+                round.window.1,
+                round.status,
+                round.closed_by.replace('_', " "),
+                checkpoint_list(&round.missed),
+            );
+        }
 
         field(out, "scans refused", self.refusals.len());
         for refusal in &self.refusals {

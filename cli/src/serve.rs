@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use vigil_core::checkin::TagKey;
 use vigil_server::ServerConfig;
 
 use crate::error::{CliError, Context as _};
@@ -20,6 +21,8 @@ pub struct ServeOptions {
     pub site: Option<PathBuf>,
     /// The id of the GeoJSON polygon feature to use as the perimeter.
     pub perimeter_id: Option<String>,
+    /// The public keys of the SOC's checkpoint tag signers.
+    pub tag_keys: Vec<TagKey>,
 }
 
 /// Runs the server until Ctrl-C.
@@ -44,6 +47,7 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
         database: options.database,
         enrollment_code: options.enrollment_code,
         sites,
+        tag_keys: options.tag_keys,
     };
     vigil_server::serve(config, options.listen).await.context("running the server")
 }

@@ -150,6 +150,7 @@ fn build_site(perimeter: Candidate<'_>, points: Vec<(String, &Feature, LatLon)>)
         checkpoint_ids: checkpoints.iter().map(|checkpoint| checkpoint.id.clone()).collect(),
         ordered: false,
         every_minutes: TOUR_EVERY_MINUTES,
+        timing: Default::default(),
     };
     Site {
         id: perimeter.id,

@@ -65,6 +65,9 @@ fn prefixed_android_walk_is_read() {
     assert_eq!(report["shift"]["fixes"], 702);
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0, "{report:#}");
     assert!(report["input"]["notes"].to_string().contains("no version attribute"));
+    // Point 166 repeats point 165 exactly, 143 s later: a re-sent stale fix.
+    assert_eq!(count(&report, "flagged", "frozen"), 1, "{report:#}");
+    assert_eq!(example_times(&report, "flagged", "frozen"), ["2015-04-05T13:13:57.000Z"]);
 }
 
 #[test]
@@ -75,6 +78,8 @@ fn maemo_duplicate_time_is_flagged() {
     assert_eq!(example_times(&report, "flagged", "duplicate_time"), ["2009-05-19T04:07:35.000Z"]);
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0, "{report:#}");
     assert_eq!(report["input"]["accuracy_from_hdop"], 2747);
+    // The receiver's static hold repeats positions at stops, for less than two minutes.
+    assert_eq!(count(&report, "flagged", "frozen"), 0, "{report:#}");
 }
 
 #[test]
@@ -257,4 +262,11 @@ fn walk_past_checkpoints_checks_in() {
     assert_eq!(visited, ["yard#corner1", "yard#corner2", "gate"]);
     assert_eq!(report["shift"]["checkpoints_missed"].as_array().unwrap().len(), 2);
     assert_eq!(report["shift"]["refusals"], serde_json::json!([]));
+
+    let rounds = report["shift"]["tour_rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 1, "{rounds:?}");
+    assert_eq!(rounds[0]["status"], "incomplete");
+    assert_eq!(rounds[0]["closed_by"], "shift_ended");
+    assert_eq!(rounds[0]["visited"].as_array().unwrap().len(), 3);
+    assert_eq!(rounds[0]["missed"].as_array().unwrap().len(), 2);
 }

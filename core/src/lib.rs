@@ -16,6 +16,7 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod sync;
+pub mod tour;
 mod vigil;
 pub mod wording;
 

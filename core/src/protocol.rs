@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::checkin::TagKey;
 use crate::model::{Record, Site};
 
 /// The protocol version; it is the path prefix of every endpoint (`/v1/...`).
@@ -89,6 +90,10 @@ pub struct AssignmentsResponse {
     pub cursor: i64,
     /// The sites assigned to this device that changed since the request's cursor, whole.
     pub sites: Vec<Site>,
+    /// Every public key the SOC signs checkpoint tags with, sent whole on each pull.
+    /// Older servers omit it; a device keeps its stored keys when the list is empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tag_keys: Vec<TagKey>,
     /// The server's clock at the reply, in milliseconds since the Unix epoch.
     pub server_time_ms: i64,
 }

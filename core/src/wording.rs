@@ -95,6 +95,95 @@ fn template(code: &str, language: Language) -> &'static str {
         ("no_fix", Es) => "Su ubicación es desconocida; active la ubicación y escanee de nuevo.",
         ("no_fix", Pt) => "Sua localização é desconhecida; ative a localização e escaneie de novo.",
 
+        ("mock_location", En) => {
+            "Your phone reports a simulated location; turn off mock locations and scan again."
+        }
+        ("mock_location", Es) => {
+            "Su teléfono informa una ubicación simulada; desactive las ubicaciones simuladas \
+             y escanee de nuevo."
+        }
+        ("mock_location", Pt) => {
+            "Seu celular informa uma localização simulada; desative as localizações simuladas \
+             e escaneie de novo."
+        }
+
+        ("implausible_location", En) => {
+            "Your location cannot be trusted right now ({flags}); wait a moment and scan again."
+        }
+        ("implausible_location", Es) => {
+            "No se puede confiar en su ubicación ahora ({flags}); espere un momento y escanee \
+             de nuevo."
+        }
+        ("implausible_location", Pt) => {
+            "Não é possível confiar na sua localização agora ({flags}); aguarde um momento e \
+             escaneie de novo."
+        }
+
+        ("outside_tour_window", En) => {
+            "The tour {tour_id} is not open now; the next round opens in \
+             {minutes_until_open} min."
+        }
+        ("outside_tour_window", Es) => {
+            "La ronda {tour_id} no está abierta ahora; la próxima empieza en \
+             {minutes_until_open} min."
+        }
+        ("outside_tour_window", Pt) => {
+            "A ronda {tour_id} não está aberta agora; a próxima começa em \
+             {minutes_until_open} min."
+        }
+
+        ("out_of_order", En) => {
+            "This checkpoint comes before {after_checkpoint_id} in tour {tour_id}, which you \
+             already scanned this round; go on with the next checkpoints."
+        }
+        ("out_of_order", Es) => {
+            "Este punto de control va antes de {after_checkpoint_id} en la ronda {tour_id}, \
+             que ya escaneó en esta vuelta; siga con los puntos siguientes."
+        }
+        ("out_of_order", Pt) => {
+            "Este ponto de controle vem antes de {after_checkpoint_id} na ronda {tour_id}, \
+             que você já escaneou nesta volta; siga com os próximos pontos."
+        }
+
+        ("too_soon", En) => {
+            "Only {seconds_since_last_scan} s since the last scan of tour {tour_id}; \
+             checkpoints must be at least {min_seconds} s apart."
+        }
+        ("too_soon", Es) => {
+            "Solo {seconds_since_last_scan} s desde el último escaneo de la ronda {tour_id}; \
+             deben pasar al menos {min_seconds} s entre puntos de control."
+        }
+        ("too_soon", Pt) => {
+            "Apenas {seconds_since_last_scan} s desde a última leitura da ronda {tour_id}; \
+             devem passar pelo menos {min_seconds} s entre pontos de controle."
+        }
+
+        ("weak_signal", En) => {
+            "The beacon's signal ({rssi_dbm} dBm) is weaker than {min_rssi_dbm} dBm; move \
+             next to it and scan again."
+        }
+        ("weak_signal", Es) => {
+            "La señal de la baliza ({rssi_dbm} dBm) es más débil que {min_rssi_dbm} dBm; \
+             acérquese a ella y escanee de nuevo."
+        }
+        ("weak_signal", Pt) => {
+            "O sinal do beacon ({rssi_dbm} dBm) está mais fraco que {min_rssi_dbm} dBm; \
+             aproxime-se dele e escaneie de novo."
+        }
+
+        ("unverified_tag", En) => {
+            "This tag's signature is not valid ({problem}); it may be a copy or altered. \
+             Report it to the control room."
+        }
+        ("unverified_tag", Es) => {
+            "La firma de esta etiqueta no es válida ({problem}); puede ser una copia o estar \
+             alterada. Infórmelo a la central."
+        }
+        ("unverified_tag", Pt) => {
+            "A assinatura desta etiqueta não é válida ({problem}); pode ser uma cópia ou estar \
+             alterada. Informe a central."
+        }
+
         (_, En) => "The check-in was refused.",
         (_, Es) => "El registro fue rechazado.",
         (_, Pt) => "O registro foi recusado.",
@@ -124,11 +213,24 @@ mod tests {
             CheckinReason::TooFar { distance_m: 1.0, accuracy_m: 1.0, radius_m: 1.0 },
             CheckinReason::FixTooInaccurate { accuracy_m: 1.0, max_accuracy_m: 1.0 },
             CheckinReason::NoFix,
+            CheckinReason::MockLocation,
+            CheckinReason::UnverifiedTag { problem: "bad_signature".into() },
+            CheckinReason::WeakSignal { rssi_dbm: Some(-90), min_rssi_dbm: -70 },
+            CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] },
+            CheckinReason::OutsideTourWindow { tour_id: "t".into(), minutes_until_open: 5 },
+            CheckinReason::OutOfOrder { tour_id: "t".into(), after_checkpoint_id: "c".into() },
+            CheckinReason::TooSoon {
+                tour_id: "t".into(),
+                seconds_since_last_scan: 4,
+                min_seconds: 60,
+            },
         ];
         for language in [Language::English, Language::Spanish, Language::BrazilianPortuguese] {
             let fallback = template("not_a_code", language);
             for reason in &reasons {
                 assert_ne!(template(reason.code(), language), fallback, "{}", reason.code());
+                let text = checkin_reason_text(reason, language);
+                assert!(!text.contains('{'), "{language:?} {}: {text}", reason.code());
             }
         }
     }

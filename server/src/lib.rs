@@ -18,6 +18,7 @@ mod token;
 use std::fmt;
 use std::path::PathBuf;
 
+use vigil_core::checkin::TagKey;
 use vigil_core::model::Site;
 
 pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
@@ -35,6 +36,9 @@ pub struct ServerConfig {
     /// The sites every enrolled device is assigned. At start, each one is inserted, or
     /// replaced when its content changed. Stored sites missing from this list are kept.
     pub sites: Vec<Site>,
+    /// The public keys of the SOC's checkpoint tag signers, sent to devices with every
+    /// assignments pull so they can verify signed tags offline.
+    pub tag_keys: Vec<TagKey>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -44,6 +48,7 @@ impl fmt::Debug for ServerConfig {
             .field("database", &self.database)
             .field("enrollment_code", &"<redacted>")
             .field("sites", &self.sites.len())
+            .field("tag_keys", &self.tag_keys.len())
             .finish()
     }
 }

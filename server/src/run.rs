@@ -114,7 +114,11 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
         TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
     let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
 
-    let state = AppState { db: database, enrollment_code: Arc::from(config.enrollment_code) };
+    let state = AppState {
+        db: database,
+        enrollment_code: Arc::from(config.enrollment_code),
+        tag_keys: Arc::from(config.tag_keys),
+    };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {
         // A dropped sender also stops the server.

@@ -146,6 +146,8 @@ class VigilDeviceTest {
         assertFailsWith<VigilException.InvalidState> { device.endShift() }
         assertFailsWith<VigilException.NotFound> { device.startShift("no-such-site") }
         assertFailsWith<VigilException.InvalidInput> { device.recordState("not-a-uuid") }
+        val weak = assertFailsWith<VigilException.InvalidInput> { device.scanBeacon("beacon-1", -300) }
+        assertEquals("rssi_dbm", weak.field)
         assertEquals(0uL, device.pending().captured, "nothing invalid may be stored")
         device.close()
     }

@@ -29,7 +29,11 @@ fn site() -> Site {
             name: "Pump house".into(),
             position: LatLon { latitude: -23.5500, longitude: -46.6330 },
             radius_m: 25.0,
-            tags: vec![CheckpointTag { method: ScanMethod::Qr, value: "yard/pump".into() }],
+            tags: vec![CheckpointTag {
+                method: ScanMethod::Qr,
+                value: "yard/pump".into(),
+                min_rssi_dbm: None,
+            }],
         }],
         tours: vec![Tour {
             id: "round".into(),
@@ -37,6 +41,7 @@ fn site() -> Site {
             checkpoint_ids: vec!["pump".into()],
             ordered: true,
             every_minutes: 30,
+            timing: Default::default(),
         }],
         revision: 1,
     }
@@ -47,6 +52,7 @@ async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningSe
         database: folder.path().join("soc.db"),
         enrollment_code: CODE.into(),
         sites: vec![site()],
+        tag_keys: Vec::new(),
     };
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }

@@ -39,7 +39,7 @@ pub fn demo_site() -> Site {
             name: name.to_string(),
             position: local(east, north),
             radius_m,
-            tags: vec![CheckpointTag { method, value: tag.to_string() }],
+            tags: vec![CheckpointTag { method, value: tag.to_string(), min_rssi_dbm: None }],
         })
         .collect();
     let tour = Tour {
@@ -48,6 +48,7 @@ pub fn demo_site() -> Site {
         checkpoint_ids: checkpoints.iter().map(|checkpoint| checkpoint.id.clone()).collect(),
         ordered: true,
         every_minutes: 60,
+        timing: Default::default(),
     };
     Site {
         id: SITE_ID.to_string(),

@@ -1,10 +1,15 @@
 //! Location: distances, plausibility of fixes and site geofences.
 
+mod fence;
 mod geofence;
 mod plausibility;
+mod site_check;
+mod track;
 
-pub use geofence::inside_perimeter;
+pub use fence::{FenceCrossing, FenceTracker};
+pub use geofence::{check_perimeter, inside_perimeter};
 pub use plausibility::{FixChecker, PlausibilityLimits};
+pub use track::{SimplifiedTrack, simplify_track};
 
 use geo::{Distance, Haversine, Point};
 

@@ -15,13 +15,19 @@ pub struct PlausibilityLimits {
     pub max_speed_mps: f64,
     /// Largest difference, in milliseconds, between a fix's time and the device clock.
     pub max_clock_skew_ms: i64,
+    /// Longest time, in milliseconds, a receiver may repeat exactly the same fix before
+    /// the repeats are flagged as frozen. A receiver's static hold repeats a standing
+    /// guard's position for a while: the default of 120 s lets the 145 repeated fixes of a
+    /// recorded 1 Hz walk with stops pass, and flags a phone log that repeats a fix exactly
+    /// after 143 s.
+    pub max_frozen_ms: i64,
 }
 
 impl Default for PlausibilityLimits {
     fn default() -> Self {
         // NOTE: the device clock is trusted as it is; a phone clock wrong by more than the
         // skew limit flags every fix.
-        Self { max_speed_mps: 70.0, max_clock_skew_ms: 24 * 60 * 60 * 1000 }
+        Self { max_speed_mps: 70.0, max_clock_skew_ms: 24 * 60 * 60 * 1000, max_frozen_ms: 120_000 }
     }
 }
 
@@ -37,6 +43,16 @@ pub struct FixChecker {
     previous: Option<Fix>,
     trusted: Option<Fix>,
     suspect: Option<Fix>,
+    newest: Option<NewestFix>,
+    /// The fix time of the first fix of the current run of exact repeats.
+    repeated_since_ms: Option<i64>,
+}
+
+/// The flags of the newest fix checked and the device time of the check.
+#[derive(Debug, Clone)]
+struct NewestFix {
+    flags: Vec<FixFlag>,
+    checked_at_ms: i64,
 }
 
 impl FixChecker {
@@ -58,6 +74,14 @@ impl FixChecker {
         }
 
         self.check_time(fix, now_ms, &mut flags);
+        if self.is_repeat(fix) {
+            let since = *self.repeated_since_ms.get_or_insert(self.previous_time_ms());
+            if fix.fix_time_ms - since > self.limits.max_frozen_ms {
+                flags.push(FixFlag::Frozen);
+            }
+        } else {
+            self.repeated_since_ms = None;
+        }
 
         if flags.is_empty() && !self.speed_is_plausible(fix) {
             flags.push(FixFlag::ImplausibleSpeed);
@@ -69,7 +93,19 @@ impl FixChecker {
             self.suspect = None;
         }
         self.previous = Some(fix.clone());
+        self.newest = Some(NewestFix { flags: flags.clone(), checked_at_ms: now_ms });
         flags
+    }
+
+    /// Returns the flags of the newest fix checked, if it was checked no more than
+    /// `max_age_ms` before `now_ms`; an older fix says nothing about the guard now.
+    pub fn newest_flags(&self, now_ms: i64, max_age_ms: i64) -> &[FixFlag] {
+        match &self.newest {
+            Some(newest) if now_ms.saturating_sub(newest.checked_at_ms) <= max_age_ms => {
+                &newest.flags
+            }
+            _ => &[],
+        }
     }
 
     /// Returns the newest fix that carried no flag.
@@ -90,6 +126,24 @@ impl FixChecker {
                 flags.push(FixFlag::DuplicateTime);
             }
         }
+    }
+
+    fn previous_time_ms(&self) -> i64 {
+        self.previous.as_ref().map_or(0, |previous| previous.fix_time_ms)
+    }
+
+    /// Returns whether `fix` repeats the previous fix bit for bit at a later time.
+    fn is_repeat(&self, fix: &Fix) -> bool {
+        let Some(previous) = &self.previous else {
+            return false;
+        };
+        fix.fix_time_ms > previous.fix_time_ms
+            && fix.latitude == previous.latitude
+            && fix.longitude == previous.longitude
+            && fix.accuracy_m == previous.accuracy_m
+            && fix.altitude_m == previous.altitude_m
+            && fix.speed_mps == previous.speed_mps
+            && fix.bearing_deg == previous.bearing_deg
     }
 
     fn speed_is_plausible(&self, fix: &Fix) -> bool {
@@ -172,6 +226,22 @@ mod tests {
     }
 
     #[test]
+    fn long_frozen_repeat_is_flagged() {
+        let mut checker = FixChecker::default();
+        for second in 0..=120 {
+            let flags = checker.check(&fix(north(0.0), 2.0, T0 + second * 1000), T0);
+            assert!(flags.is_empty(), "second {second}: a short static hold is fine: {flags:?}");
+        }
+        assert_eq!(checker.check(&fix(north(0.0), 2.0, T0 + 121_000), T0), vec![FixFlag::Frozen]);
+        assert_eq!(checker.last_trusted().map(|f| f.fix_time_ms), Some(T0 + 120_000));
+
+        let mut moved_accuracy = fix(north(0.0), 2.0, T0 + 122_000);
+        moved_accuracy.accuracy_m = 5.5;
+        assert!(checker.check(&moved_accuracy, T0).is_empty(), "any change is a live receiver");
+        assert!(checker.check(&fix(north(0.0), 2.0, T0 + 123_000), T0).is_empty());
+    }
+
+    #[test]
     fn null_island_and_mock_are_flagged() {
         let mut checker = FixChecker::default();
         assert_eq!(checker.check(&fix(0.0, 0.0, T0), T0), vec![FixFlag::NullIsland]);
@@ -186,7 +256,7 @@ mod tests {
         let mut checker = FixChecker::default();
         let bogus_1901 = -2_147_483_648_000;
         assert_eq!(
-            checker.check(&fix(north(0.0), 2.0, bogus_1901), T0),
+            checker.check(&fix(north(-1.0), 2.0, bogus_1901), T0),
             vec![FixFlag::ImplausibleTime]
         );
         assert!(checker.check(&fix(north(0.0), 2.0, T0), T0).is_empty());

@@ -99,6 +99,10 @@ pub enum FixFlag {
     TimeBackwards,
     /// The fix time equals the previous fix's.
     DuplicateTime,
+    /// The fix repeats the previous fix exactly (position, accuracy, altitude, speed and
+    /// bearing) at a later time: a receiver that stopped updating and re-sends its last
+    /// position.
+    Frozen,
     /// Reaching this fix from the previous trusted one needs a speed no person or vehicle
     /// on a patrol reaches, even after subtracting both accuracies.
     ImplausibleSpeed,
@@ -113,6 +117,7 @@ impl FixFlag {
             FixFlag::ImplausibleTime => "implausible_time",
             FixFlag::TimeBackwards => "time_backwards",
             FixFlag::DuplicateTime => "duplicate_time",
+            FixFlag::Frozen => "frozen",
             FixFlag::ImplausibleSpeed => "implausible_speed",
         }
     }

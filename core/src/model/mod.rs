@@ -3,9 +3,11 @@
 mod fix;
 mod record;
 mod site;
+mod tour;
 
 pub use fix::{Fix, FixFlag, FixSource, Location, NoFixReason};
 pub use record::{
     AlertKind, CheckinReason, Incident, Record, RecordBody, ScanMethod, Severity, Verification,
 };
-pub use site::{Checkpoint, CheckpointTag, LatLon, Site, Tour};
+pub use site::{Checkpoint, CheckpointTag, LatLon, Site, Tour, TourTiming};
+pub use tour::{RoundClosedBy, RoundStatus, TourRound, TourVisit};

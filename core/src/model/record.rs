@@ -1,7 +1,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{FixFlag, Location};
+use super::{FixFlag, Location, TourRound};
+use crate::location::FenceCrossing;
 
 /// One captured record: the unit that is stored, queued and synced.
 ///
@@ -61,6 +62,16 @@ pub enum RecordBody {
         /// What raised the alert.
         alert: AlertKind,
     },
+    /// A tour round whose window closed or whose shift ended: what was visited and missed.
+    TourRound(TourRound),
+    /// The guard entered or left the shift's site; the record's location is the fix that
+    /// showed it.
+    SiteFence {
+        /// The site whose perimeter was crossed.
+        site_id: String,
+        /// Whether the guard came in or went out.
+        crossing: FenceCrossing,
+    },
 }
 
 impl RecordBody {
@@ -73,6 +84,8 @@ impl RecordBody {
             RecordBody::Incident(_) => "incident",
             RecordBody::CheckpointScan { .. } => "checkpoint_scan",
             RecordBody::Panic { .. } => "panic",
+            RecordBody::TourRound(_) => "tour_round",
+            RecordBody::SiteFence { .. } => "site_fence",
         }
     }
 
@@ -83,6 +96,7 @@ impl RecordBody {
             RecordBody::Incident(_) => 1,
             RecordBody::CheckpointScan { .. } => 2,
             RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => 2,
+            RecordBody::TourRound(_) | RecordBody::SiteFence { .. } => 2,
             RecordBody::Fix { .. } => 3,
         }
     }
@@ -156,6 +170,10 @@ pub struct Verification {
     pub checkpoint_id: Option<String>,
     /// Why the scan was not accepted; empty when it was.
     pub reasons: Vec<CheckinReason>,
+    /// The tours the accepted scan counts for; empty when it was refused or the checkpoint
+    /// is on no tour.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tour_ids: Vec<String>,
 }
 
 /// A reason a check-in was refused, as a stable code with parameters.
@@ -190,6 +208,53 @@ pub enum CheckinReason {
     },
     /// There is no trusted, recent fix to compare with the checkpoint's position.
     NoFix,
+    /// The platform reports the newest fix as coming from a mock location provider.
+    MockLocation,
+    /// The newest fix is implausible (a jump, a bad time or the 0,0 position), so the
+    /// guard's position cannot be trusted.
+    ImplausibleLocation {
+        /// The stable codes of the newest fix's flags, such as `implausible_speed`.
+        flags: Vec<String>,
+    },
+    /// No round of the tour is open now.
+    OutsideTourWindow {
+        /// The tour whose window is closed.
+        tour_id: String,
+        /// Whole minutes until the next round opens, rounded up.
+        minutes_until_open: i64,
+    },
+    /// The tour is ordered, and the checkpoint comes before one already scanned in this
+    /// round. Skipping ahead is allowed (the skipped checkpoints are missed); going back is
+    /// not.
+    OutOfOrder {
+        /// The ordered tour.
+        tour_id: String,
+        /// The furthest checkpoint scanned in the round, which this one comes before.
+        after_checkpoint_id: String,
+    },
+    /// The scanned payload claims to be a signed tag but does not verify: it is forged,
+    /// altered, malformed, or signed by a key the device has not pulled.
+    UnverifiedTag {
+        /// `bad_signature`, `unknown_key` or `malformed`.
+        problem: String,
+    },
+    /// A BLE beacon was received more weakly than its checkpoint requires, so the guard
+    /// may not be next to it.
+    WeakSignal {
+        /// The received signal strength in dBm, when the app reported it.
+        rssi_dbm: Option<i32>,
+        /// The weakest strength accepted, in dBm.
+        min_rssi_dbm: i32,
+    },
+    /// The scan came sooner after the tour's previous scan than walking allows.
+    TooSoon {
+        /// The tour whose pace was broken.
+        tour_id: String,
+        /// Seconds since the previous scan of the tour.
+        seconds_since_last_scan: i64,
+        /// The fewest seconds allowed between two scans.
+        min_seconds: u32,
+    },
 }
 
 impl CheckinReason {
@@ -201,6 +266,13 @@ impl CheckinReason {
             CheckinReason::TooFar { .. } => "too_far",
             CheckinReason::FixTooInaccurate { .. } => "fix_too_inaccurate",
             CheckinReason::NoFix => "no_fix",
+            CheckinReason::MockLocation => "mock_location",
+            CheckinReason::ImplausibleLocation { .. } => "implausible_location",
+            CheckinReason::OutsideTourWindow { .. } => "outside_tour_window",
+            CheckinReason::OutOfOrder { .. } => "out_of_order",
+            CheckinReason::TooSoon { .. } => "too_soon",
+            CheckinReason::UnverifiedTag { .. } => "unverified_tag",
+            CheckinReason::WeakSignal { .. } => "weak_signal",
         }
     }
 
@@ -209,7 +281,9 @@ impl CheckinReason {
     pub fn params(&self) -> Vec<(&'static str, String)> {
         let metres = |value: f64| format!("{value:.0}");
         match self {
-            CheckinReason::UnknownTag | CheckinReason::NoFix => Vec::new(),
+            CheckinReason::UnknownTag | CheckinReason::NoFix | CheckinReason::MockLocation => {
+                Vec::new()
+            }
             CheckinReason::WrongSite { checkpoint_site_id } => {
                 vec![("checkpoint_site_id", checkpoint_site_id.clone())]
             }
@@ -221,6 +295,28 @@ impl CheckinReason {
             CheckinReason::FixTooInaccurate { accuracy_m, max_accuracy_m } => vec![
                 ("accuracy_m", metres(*accuracy_m)),
                 ("max_accuracy_m", metres(*max_accuracy_m)),
+            ],
+            CheckinReason::ImplausibleLocation { flags } => vec![("flags", flags.join(", "))],
+            CheckinReason::UnverifiedTag { problem } => vec![("problem", problem.clone())],
+            CheckinReason::WeakSignal { rssi_dbm, min_rssi_dbm } => vec![
+                (
+                    "rssi_dbm",
+                    rssi_dbm.map_or_else(|| "unknown".to_string(), |rssi| rssi.to_string()),
+                ),
+                ("min_rssi_dbm", min_rssi_dbm.to_string()),
+            ],
+            CheckinReason::OutsideTourWindow { tour_id, minutes_until_open } => vec![
+                ("tour_id", tour_id.clone()),
+                ("minutes_until_open", minutes_until_open.to_string()),
+            ],
+            CheckinReason::OutOfOrder { tour_id, after_checkpoint_id } => vec![
+                ("tour_id", tour_id.clone()),
+                ("after_checkpoint_id", after_checkpoint_id.clone()),
+            ],
+            CheckinReason::TooSoon { tour_id, seconds_since_last_scan, min_seconds } => vec![
+                ("tour_id", tour_id.clone()),
+                ("seconds_since_last_scan", seconds_since_last_scan.to_string()),
+                ("min_seconds", min_seconds.to_string()),
             ],
         }
     }

@@ -50,6 +50,10 @@ pub struct CheckpointTag {
     pub method: ScanMethod,
     /// The identifier read from the tag: an NFC UID, a QR code's text or a BLE beacon id.
     pub value: String,
+    /// For a BLE beacon, the weakest received signal strength, in dBm, that proves the
+    /// guard is next to it; `None` accepts any strength.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_rssi_dbm: Option<i32>,
 }
 
 /// A patrol tour: the checkpoints to visit and how often.
@@ -63,8 +67,32 @@ pub struct Tour {
     pub checkpoint_ids: Vec<String>,
     /// Whether the checkpoints must be visited in the listed order.
     pub ordered: bool,
-    /// How often the tour is walked, in minutes.
+    /// How often the tour is walked, in minutes: a new round opens every period.
     pub every_minutes: u32,
+    /// When rounds open and how fast the checkpoints may be walked; every field is optional.
+    #[serde(default)]
+    pub timing: TourTiming,
+}
+
+/// The schedule and pace of a [`Tour`]. The defaults give back-to-back rounds from the start
+/// of the shift, with no limit on the pace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TourTiming {
+    /// When the first round opens, in milliseconds since the Unix epoch; later rounds open
+    /// every `every_minutes` after it. `None` anchors the rounds at the start of the shift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_round_at_ms: Option<i64>,
+    /// How long each round stays open, in minutes, at most `every_minutes`. `None` keeps it
+    /// open for the whole period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_minutes: Option<u32>,
+    /// Fewest seconds between two scans of the tour; a faster scan is refused as rushing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_seconds_between_scans: Option<u32>,
+    /// Most seconds between two scans of the tour within a round; a longer gap marks the
+    /// round as late, without refusing the scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_seconds_between_scans: Option<u32>,
 }
 
 impl Site {

@@ -8,6 +8,8 @@ mod records;
 pub(crate) mod schema;
 mod settings;
 mod sites;
+mod tag_keys;
+mod tours;
 
 pub(crate) use sites::ASSIGNMENTS_CURSOR;
 

@@ -72,6 +72,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         checkpoint_id TEXT NOT NULL,
         PRIMARY KEY (method, value, site_id)
     ) STRICT;",
+    // Tours read a shift's scans and closed rounds without reading its fixes.
+    "CREATE INDEX records_by_shift_kind ON records (shift_id, kind, seq);",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.

@@ -12,7 +12,16 @@ pub(crate) const ASSIGNMENTS_CURSOR: &str = "assignments_cursor";
 impl Store {
     /// Stores sites from the server, replacing older revisions, and the pull cursor, in one
     /// transaction. A site whose stored revision is newer is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming the first site that fails [`Site::validate`]; then
+    /// nothing is stored. Storage errors.
     pub fn save_sites(&self, sites: &[Site], cursor: Option<i64>) -> Result<()> {
+        for site in sites {
+            site.validate()?;
+        }
+
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
 

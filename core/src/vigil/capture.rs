@@ -3,11 +3,15 @@
 use uuid::Uuid;
 
 use super::Vigil;
-use crate::checkin::{ScannedCheckpoint, verify_checkin};
+use super::tours::TourTimer;
+use crate::checkin::{
+    ScannedCheckpoint, is_signed_tag, location_trust_reasons, verify_checkin, verify_signed_tag,
+};
 use crate::error::{Error, Result};
+use crate::location::FenceTracker;
 use crate::model::{
-    AlertKind, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody, ScanMethod,
-    Verification,
+    AlertKind, CheckinReason, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody,
+    ScanMethod, Verification,
 };
 use crate::store::NewRecord;
 
@@ -77,6 +81,8 @@ impl Vigil {
         let mut record = self.new_record(Some(id), self.current_location(), body);
         record.id = id;
         let stored = self.store().open_shift(record, site_id)?;
+        self.reset_tour_timer();
+        self.reset_site_fence();
 
         tracing::info!(shift = %stored.id, "shift started");
         Ok(stored)
@@ -89,8 +95,15 @@ impl Vigil {
     /// [`Error::InvalidState`] if no shift is active; storage errors.
     pub fn end_shift(&self) -> Result<Record> {
         let shift_id = self.active_shift_id()?;
+        if shift_id.is_some() {
+            // NOTE: the rounds and the shift end are two transactions; if the second fails
+            // the shift stays open with its open rounds already recorded as ended.
+            self.close_rounds_for_shift_end()?;
+        }
         let record = self.new_record(shift_id, self.current_location(), RecordBody::ShiftEnd);
         let stored = self.store().close_shift(record)?;
+        self.reset_tour_timer();
+        self.reset_site_fence();
         tracing::info!(shift = ?stored.shift_id, "shift ended");
         Ok(stored)
     }
@@ -109,6 +122,8 @@ impl Vigil {
 
         let mut checker = self.fix_checker();
         let before = checker.clone();
+        let mut fence = self.site_fence()?;
+        let fence_before = fence.clone();
         let mut outcomes = Vec::with_capacity(fixes.len());
         let mut records = Vec::with_capacity(fixes.len());
 
@@ -118,17 +133,32 @@ impl Vigil {
                 continue;
             }
             let flags = checker.check(&fix, now_ms);
+            let crossing = match fence.as_mut() {
+                Some(tracker) if flags.is_empty() => tracker.update(&fix),
+                _ => None,
+            };
             let body = RecordBody::Fix { flags: flags.clone() };
-            let record = self.new_record(shift_id, Location::Fix(fix), body);
+            let record = self.new_record(shift_id, Location::Fix(fix.clone()), body);
             outcomes.push(FixOutcome::Stored { id: record.id, flags });
             records.push(record);
+
+            if let (Some(crossing), Some(tracker)) = (crossing, fence.as_ref()) {
+                let body =
+                    RecordBody::SiteFence { site_id: tracker.site_id().to_string(), crossing };
+                records.push(self.new_record(shift_id, Location::Fix(fix), body));
+            }
         }
 
         if let Err(error) = self.store().append(records) {
             // The batch was not stored, so the checker must not remember it either.
             *checker = before;
+            *fence = fence_before;
             return Err(error);
         }
+        drop(fence);
+        drop(checker);
+
+        self.close_due_rounds_if_due();
         Ok(outcomes)
     }
 
@@ -159,10 +189,36 @@ impl Vigil {
     ///
     /// [`Error::InvalidInput`] for an empty or oversized payload; storage errors.
     pub fn scan_checkpoint(&self, method: ScanMethod, payload: &str) -> Result<CheckIn> {
+        self.scan(method, payload, None)
+    }
+
+    /// Verifies and stores a BLE beacon sighting as a checkpoint scan. A beacon whose
+    /// checkpoint tag sets `min_rssi_dbm` counts only when received at least that strongly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty or oversized beacon id, or a signal strength
+    /// outside -127..=20 dBm; otherwise as [`Vigil::scan_checkpoint`].
+    pub fn scan_beacon(&self, beacon_id: &str, rssi_dbm: i32) -> Result<CheckIn> {
+        if !(-127..=20).contains(&rssi_dbm) {
+            return Err(Error::invalid("rssi_dbm", format!("{rssi_dbm} is outside -127..=20")));
+        }
+        self.scan(ScanMethod::Ble, beacon_id, Some(rssi_dbm))
+    }
+
+    fn scan(&self, method: ScanMethod, payload: &str, rssi_dbm: Option<i32>) -> Result<CheckIn> {
         check_text("payload", payload, MAX_SCAN_PAYLOAD_BYTES)?;
 
+        // The timer is held until the scan is stored, so a concurrent scan sees this one.
+        let mut tour_timer = self.tour_timer();
+        let closed = self.close_due_rounds(&mut tour_timer)?;
+        if !closed.is_empty() {
+            tracing::info!(rounds = closed.len(), "tour rounds closed before a scan");
+        }
+
         let location = self.current_location();
-        let verification = self.verify_scan(method, payload, &location)?;
+        let verification =
+            self.verify_scan(&mut tour_timer, method, payload, rssi_dbm, &location)?;
 
         let body = RecordBody::CheckpointScan {
             method,
@@ -174,6 +230,29 @@ impl Vigil {
 
         tracing::info!(record = %stored.id, accepted = verification.accepted, "checkpoint scanned");
         Ok(CheckIn { record_id: stored.id, verification })
+    }
+
+    /// Verifies and stores a scan whose payload arrived as bytes, such as an NFC NDEF
+    /// record. A Vigil tag is always UTF-8 text, so other bytes are an input error.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for a payload that is empty, oversized or not UTF-8 (naming
+    /// the offset of the first invalid byte); otherwise as [`Vigil::scan_checkpoint`].
+    pub fn scan_checkpoint_bytes(&self, method: ScanMethod, payload: &[u8]) -> Result<CheckIn> {
+        if payload.len() > MAX_SCAN_PAYLOAD_BYTES {
+            return Err(Error::invalid(
+                "payload",
+                format!("{} bytes is over the limit of {MAX_SCAN_PAYLOAD_BYTES}", payload.len()),
+            ));
+        }
+        let text = std::str::from_utf8(payload).map_err(|error| {
+            Error::invalid(
+                "payload",
+                format!("is not UTF-8 text: invalid byte at offset {}", error.valid_up_to()),
+            )
+        })?;
+        self.scan_checkpoint(method, text)
     }
 
     /// Stores a panic alert durably. It goes first at the next sync; use
@@ -228,14 +307,32 @@ impl Vigil {
 
     fn verify_scan(
         &self,
+        tour_timer: &mut TourTimer,
         method: ScanMethod,
         payload: &str,
+        rssi_dbm: Option<i32>,
         location: &Location,
     ) -> Result<Verification> {
         let shift_site = self.store().active_shift()?.and_then(|(_, site)| site);
 
         // For a GPS check-in the payload names the checkpoint; search the shift's site first.
-        let candidates = if method == ScanMethod::Gps {
+        let candidates = if matches!(method, ScanMethod::Qr | ScanMethod::Nfc)
+            && is_signed_tag(payload)
+        {
+            match verify_signed_tag(payload, &self.store().tag_keys()?) {
+                Ok(claims) => vec![(claims.site_id, claims.checkpoint_id)],
+                Err(error) => {
+                    tracing::warn!(%error, "signed checkpoint tag did not verify");
+                    let reason = CheckinReason::UnverifiedTag { problem: error.code().to_string() };
+                    return Ok(Verification {
+                        accepted: false,
+                        checkpoint_id: None,
+                        reasons: vec![reason],
+                        tour_ids: Vec::new(),
+                    });
+                }
+            }
+        } else if method == ScanMethod::Gps {
             let mut found = Vec::new();
             for site in self.store().sites()? {
                 if site.checkpoint(payload).is_some() {
@@ -280,7 +377,56 @@ impl Vigil {
             }
             _ => ScannedCheckpoint::Found(checkpoint),
         };
-        Ok(verify_checkin(scanned, location, &self.config().checkin))
+        let mut verification = verify_checkin(scanned, location, &self.config().checkin);
+        if let ScannedCheckpoint::Found(checkpoint) = scanned {
+            let threshold = checkpoint
+                .tags
+                .iter()
+                .find(|tag| tag.method == ScanMethod::Ble && tag.value == payload)
+                .and_then(|tag| tag.min_rssi_dbm);
+            if let (ScanMethod::Ble, Some(min_rssi_dbm)) = (method, threshold) {
+                if rssi_dbm.is_none_or(|rssi| rssi < min_rssi_dbm) {
+                    verification.reasons.push(CheckinReason::WeakSignal { rssi_dbm, min_rssi_dbm });
+                }
+            }
+            self.add_location_trust_reasons(&mut verification);
+            self.apply_tours(tour_timer, &checkpoint.id, self.now_ms(), &mut verification)?;
+            verification.accepted = verification.reasons.is_empty();
+        }
+        Ok(verification)
+    }
+
+    fn add_location_trust_reasons(&self, verification: &mut Verification) {
+        let now_ms = self.now_ms();
+        let checker = self.fix_checker();
+        let flags = checker.newest_flags(now_ms, self.config().max_fix_age_ms);
+        verification.reasons.extend(location_trust_reasons(flags));
+    }
+
+    /// Returns the perimeter tracker of the active shift's site, created at the first fix
+    /// of the shift; it holds `None` when the shift has no site or the site no perimeter.
+    ///
+    /// NOTE: the side of the fence is kept in memory only, so after the app restarts the
+    /// first confident fix inside records an entry again.
+    fn site_fence(&self) -> Result<std::sync::MutexGuard<'_, Option<FenceTracker>>> {
+        let mut fence = self.inner.fence.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let site_id = self.store().active_shift()?.and_then(|(_, site)| site);
+        let current = fence.as_ref().map(|tracker| tracker.site_id().to_string());
+        if site_id != current {
+            *fence = match &site_id {
+                Some(id) => self
+                    .store()
+                    .site(id)?
+                    .and_then(|site| FenceTracker::new(site.id, &site.perimeter)),
+                None => None,
+            };
+        }
+        Ok(fence)
+    }
+
+    /// Forgets the side of the fence, when a shift starts or ends.
+    fn reset_site_fence(&self) {
+        *self.inner.fence.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
     fn active_shift_id(&self) -> Result<Option<Uuid>> {
@@ -288,7 +434,7 @@ impl Vigil {
     }
 
     /// Builds a record captured now, ready to store.
-    fn new_record(
+    pub(super) fn new_record(
         &self,
         shift_id: Option<Uuid>,
         location: Location,

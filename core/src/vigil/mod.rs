@@ -4,6 +4,7 @@ mod capture;
 mod config;
 mod report;
 mod sync;
+mod tours;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::location::FixChecker;
+use crate::location::{FenceTracker, FixChecker};
 use crate::store::Store;
 use crate::sync::SyncClient;
 
@@ -35,6 +36,8 @@ struct Inner {
     config: Config,
     clock: Arc<dyn Clock>,
     fixes: Mutex<FixChecker>,
+    tours: Mutex<tours::TourTimer>,
+    fence: Mutex<Option<FenceTracker>>,
     client: SyncClient,
     sync_lock: tokio::sync::Mutex<()>,
 }
@@ -73,7 +76,16 @@ impl Vigil {
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
 
         tracing::info!(path = %store.path().display(), "opened the device store");
-        let inner = Inner { store, config, clock, fixes, client, sync_lock: Default::default() };
+        let inner = Inner {
+            store,
+            config,
+            clock,
+            fixes,
+            tours: Default::default(),
+            fence: Default::default(),
+            client,
+            sync_lock: Default::default(),
+        };
         Ok(Self { inner: Arc::new(inner) })
     }
 
@@ -108,4 +120,8 @@ impl Vigil {
 }
 
 #[cfg(test)]
+mod signed_tests;
+#[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tour_tests;

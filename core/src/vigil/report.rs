@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::Vigil;
 use crate::error::Result;
-use crate::location::distance_m;
-use crate::model::{Fix, FixFlag, RecordBody};
+use crate::location::{FenceCrossing, distance_m};
+use crate::model::{Fix, FixFlag, RecordBody, TourRound};
 use crate::store::SyncState;
 
 /// A summary of one shift, built from the stored records.
@@ -41,6 +41,12 @@ pub struct ShiftReport {
     pub synced: u64,
     /// Records of the shift still waiting for an acknowledgement.
     pub pending: u64,
+    /// The tour rounds closed during the shift, in the order they were recorded.
+    pub tour_rounds: Vec<TourRound>,
+    /// Times the guard entered the site's perimeter.
+    pub site_entries: u64,
+    /// Times the guard left the site's perimeter.
+    pub site_exits: u64,
 }
 
 impl Vigil {
@@ -96,6 +102,11 @@ impl Vigil {
                 }
                 RecordBody::Incident(_) => report.incidents += 1,
                 RecordBody::Panic { .. } => report.panics += 1,
+                RecordBody::TourRound(round) => report.tour_rounds.push(round.clone()),
+                RecordBody::SiteFence { crossing, .. } => match crossing {
+                    FenceCrossing::Entered => report.site_entries += 1,
+                    FenceCrossing::Left => report.site_exits += 1,
+                },
                 RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => {}
             }
         })?;

@@ -132,8 +132,23 @@ impl Vigil {
 
         let reply = self.inner.client.assignments(token, cursor).await?;
         let received = reply.sites.len() as u64;
-        self.blocking(move |vigil| vigil.store().save_sites(&reply.sites, Some(reply.cursor)))
-            .await?;
+        let mut reply = reply;
+        reply.sites.retain(|site| match site.validate() {
+            Ok(()) => true,
+            Err(error) => {
+                // Skipping the site keeps the others usable; the SOC's fix arrives as a
+                // newer revision.
+                tracing::error!(%error, "ignored an invalid site from the server");
+                false
+            }
+        });
+        self.blocking(move |vigil| {
+            if !reply.tag_keys.is_empty() {
+                vigil.store().save_tag_keys(&reply.tag_keys)?;
+            }
+            vigil.store().save_sites(&reply.sites, Some(reply.cursor))
+        })
+        .await?;
         Ok(received)
     }
 

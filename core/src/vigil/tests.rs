@@ -8,10 +8,10 @@ use crate::model::{
 };
 use crate::store::SyncState;
 
-const T0: i64 = 1_764_806_400_000;
+pub(super) const T0: i64 = 1_764_806_400_000;
 const GATE: LatLon = LatLon { latitude: 45.5000, longitude: -73.5600 };
 
-fn site() -> Site {
+pub(super) fn site() -> Site {
     Site {
         id: "depot".into(),
         name: "Depot".into(),
@@ -27,14 +27,29 @@ fn site() -> Site {
                 name: "Gate".into(),
                 position: GATE,
                 radius_m: 20.0,
-                tags: vec![CheckpointTag { method: ScanMethod::Nfc, value: "04:A2:19".into() }],
+                tags: vec![CheckpointTag {
+                    method: ScanMethod::Nfc,
+                    value: "04:A2:19".into(),
+                    min_rssi_dbm: None,
+                }],
             },
             Checkpoint {
                 id: "dock".into(),
                 name: "Dock".into(),
                 position: LatLon { latitude: 45.5005, longitude: -73.5600 },
                 radius_m: 20.0,
-                tags: vec![CheckpointTag { method: ScanMethod::Qr, value: "depot/dock".into() }],
+                tags: vec![
+                    CheckpointTag {
+                        method: ScanMethod::Qr,
+                        value: "depot/dock".into(),
+                        min_rssi_dbm: None,
+                    },
+                    CheckpointTag {
+                        method: ScanMethod::Ble,
+                        value: "beacon-dock".into(),
+                        min_rssi_dbm: Some(-75),
+                    },
+                ],
             },
         ],
         tours: vec![Tour {
@@ -43,12 +58,13 @@ fn site() -> Site {
             checkpoint_ids: vec!["gate".into(), "dock".into()],
             ordered: true,
             every_minutes: 60,
+            timing: Default::default(),
         }],
         revision: 1,
     }
 }
 
-fn fix_near_gate(metres_north: f64, time_ms: i64) -> Fix {
+pub(super) fn fix_near_gate(metres_north: f64, time_ms: i64) -> Fix {
     Fix {
         latitude: GATE.latitude + metres_north / 111_195.0,
         longitude: GATE.longitude,
@@ -63,7 +79,7 @@ fn fix_near_gate(metres_north: f64, time_ms: i64) -> Fix {
 }
 
 /// Opens a device whose server address refuses connections.
-fn open_offline(folder: &tempfile::TempDir) -> (Vigil, ManualClock) {
+pub(super) fn open_offline(folder: &tempfile::TempDir) -> (Vigil, ManualClock) {
     let clock = ManualClock::new(T0);
     let mut config = Config::new("device-1", "guard-7", "http://127.0.0.1:9", "code");
     config.sync_attempts = 1;

@@ -43,5 +43,10 @@ pub(crate) async fn assignments(
         sites = sites.len(),
         "sent assignments"
     );
-    Ok(Json(AssignmentsResponse { cursor: next_cursor, sites, server_time_ms: now_ms() }))
+    Ok(Json(AssignmentsResponse {
+        cursor: next_cursor,
+        sites,
+        tag_keys: state.tag_keys.to_vec(),
+        server_time_ms: now_ms(),
+    }))
 }

@@ -19,6 +19,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Serialize;
 use vigil_core::Clock;
+use vigil_core::checkin::TagKey;
 use vigil_core::protocol::PROTOCOL_VERSION;
 
 use crate::db::Database;
@@ -42,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) db: Arc<Database>,
     /// The code a device must send to enroll.
     pub(crate) enrollment_code: Arc<str>,
+    /// The public keys of the checkpoint tag signers.
+    pub(crate) tag_keys: Arc<[TagKey]>,
 }
 
 /// Builds the router with every endpoint, the body limit and the request log.

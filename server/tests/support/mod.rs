@@ -47,7 +47,12 @@ pub fn localhost(port: u16) -> SocketAddr {
 
 /// Returns the configuration of a server whose database is `server.db` in `dir`.
 pub fn config(dir: &TempDir, sites: Vec<Site>) -> ServerConfig {
-    ServerConfig { database: dir.path().join("server.db"), enrollment_code: CODE.to_owned(), sites }
+    ServerConfig {
+        database: dir.path().join("server.db"),
+        enrollment_code: CODE.to_owned(),
+        sites,
+        tag_keys: Vec::new(),
+    }
 }
 
 /// Starts a server with the database in `dir` on `addr`.

@@ -1,7 +1,14 @@
 //! Verification of checkpoint scans.
 
+mod signed;
+
+pub use signed::{
+    SIGNED_TAG_PREFIX, TagClaims, TagError, TagKey, TagSigner, decode_public_key, is_signed_tag,
+    verify_signed_tag,
+};
+
 use crate::location::distance_m;
-use crate::model::{CheckinReason, Checkpoint, Location, Verification};
+use crate::model::{CheckinReason, Checkpoint, FixFlag, Location, Verification};
 
 /// Limits applied when verifying a check-in.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +57,7 @@ pub fn verify_checkin(
                 accepted: false,
                 checkpoint_id: None,
                 reasons: vec![CheckinReason::UnknownTag],
+                tour_ids: Vec::new(),
             };
         }
         ScannedCheckpoint::OtherSite { site_id, checkpoint } => {
@@ -57,6 +65,7 @@ pub fn verify_checkin(
                 accepted: false,
                 checkpoint_id: Some(checkpoint.id.clone()),
                 reasons: vec![CheckinReason::WrongSite { checkpoint_site_id: site_id.to_string() }],
+                tour_ids: Vec::new(),
             };
         }
         ScannedCheckpoint::Found(checkpoint) => checkpoint,
@@ -67,7 +76,31 @@ pub fn verify_checkin(
         accepted: reasons.is_empty(),
         checkpoint_id: Some(checkpoint.id.clone()),
         reasons,
+        tour_ids: Vec::new(),
     }
+}
+
+/// Returns the reasons to distrust the guard's position given the flags of the newest fix
+/// the device received: a mocked fix, or one that is implausible. A repeated fix time alone
+/// says nothing about the position, so `duplicate_time` is no reason.
+///
+/// The attached fix is the newest trusted one, which may be older than a flagged fix that
+/// came after it; these reasons keep a mock provider from hiding behind that older fix.
+pub fn location_trust_reasons(newest_flags: &[FixFlag]) -> Vec<CheckinReason> {
+    let mut reasons = Vec::new();
+    if newest_flags.contains(&FixFlag::Mock) {
+        reasons.push(CheckinReason::MockLocation);
+    }
+
+    let implausible: Vec<String> = newest_flags
+        .iter()
+        .filter(|flag| !matches!(flag, FixFlag::Mock | FixFlag::DuplicateTime))
+        .map(|flag| flag.code().to_string())
+        .collect();
+    if !implausible.is_empty() {
+        reasons.push(CheckinReason::ImplausibleLocation { flags: implausible });
+    }
+    reasons
 }
 
 fn location_reasons(
@@ -165,6 +198,23 @@ mod tests {
         );
         assert_eq!(verification.reasons.len(), 1);
         assert_eq!(verification.reasons[0].code(), "fix_too_inaccurate");
+    }
+
+    #[test]
+    fn flagged_newest_fix_gives_trust_reasons() {
+        assert_eq!(location_trust_reasons(&[FixFlag::Mock]), vec![CheckinReason::MockLocation]);
+        assert_eq!(
+            location_trust_reasons(&[FixFlag::ImplausibleSpeed]),
+            vec![CheckinReason::ImplausibleLocation { flags: vec!["implausible_speed".into()] }]
+        );
+        assert_eq!(
+            location_trust_reasons(&[FixFlag::NullIsland, FixFlag::TimeBackwards]),
+            vec![CheckinReason::ImplausibleLocation {
+                flags: vec!["null_island".into(), "time_backwards".into()]
+            }]
+        );
+        assert!(location_trust_reasons(&[FixFlag::DuplicateTime]).is_empty());
+        assert!(location_trust_reasons(&[]).is_empty());
     }
 
     #[test]
