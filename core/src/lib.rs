@@ -7,6 +7,7 @@
 //! Start with [`Vigil`]: open it on a file path with a [`Config`], capture records with its
 //! methods, and call [`Vigil::sync_now`] when the network is back.
 
+pub mod alert;
 pub mod checkin;
 pub mod clock;
 pub mod crypto;

@@ -79,6 +79,10 @@ pub struct PanicResponse {
     pub id: Uuid,
     /// When the server stored the alert, in milliseconds since the Unix epoch.
     pub delivered_at_ms: i64,
+    /// When an operator acknowledged the alert, in milliseconds since the Unix epoch;
+    /// absent until then. A device resends the alert until this is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged_at_ms: Option<i64>,
     /// The server's clock at the reply, in milliseconds since the Unix epoch.
     pub server_time_ms: i64,
 }

@@ -11,6 +11,7 @@
 mod api;
 mod db;
 mod error;
+mod operator;
 mod run;
 mod store;
 mod token;
@@ -23,6 +24,7 @@ use vigil_core::model::Site;
 
 pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
 pub use error::ServerError;
+pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
 pub use store::{DuplicateSeq, ServerStore, StoredAlert};
 

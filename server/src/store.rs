@@ -31,6 +31,8 @@ pub struct StoredAlert {
     pub captured_at_ms: i64,
     /// When the server first stored the alert, in milliseconds since the Unix epoch.
     pub delivered_at_ms: i64,
+    /// When an operator acknowledged the alert, if one did.
+    pub acknowledged_at_ms: Option<i64>,
 }
 
 /// A sequence number that more than one stored record of a device carries.
@@ -125,21 +127,27 @@ impl ServerStore {
     pub fn alerts(&self) -> Result<Vec<StoredAlert>, ServerError> {
         let mut statement = self.connection.prepare(
             "SELECT alerts.record_id, alerts.device_id, records.captured_at_ms,
-                    alerts.delivered_at_ms
+                    alerts.delivered_at_ms, alerts.acknowledged_at_ms
              FROM alerts JOIN records ON records.id = alerts.record_id
              ORDER BY alerts.delivered_at_ms, alerts.record_id",
         )?;
         let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
         })?;
 
         let mut alerts = Vec::new();
         for row in rows {
-            let (record_id, device_id, captured_at_ms, delivered_at_ms) = row?;
+            let (record_id, device_id, captured_at_ms, delivered_at_ms, acknowledged_at_ms) = row?;
             let record_id = Uuid::parse_str(&record_id).map_err(|error| {
                 ServerError::Corrupt(format!("alert record id {record_id:?} is invalid: {error}"))
             })?;
-            alerts.push(StoredAlert { record_id, device_id, captured_at_ms, delivered_at_ms });
+            alerts.push(StoredAlert {
+                record_id,
+                device_id,
+                captured_at_ms,
+                delivered_at_ms,
+                acknowledged_at_ms,
+            });
         }
         Ok(alerts)
     }

@@ -159,6 +159,36 @@ impl ScanMethod {
 pub enum AlertKind {
     /// The guard pressed the panic button.
     Panic,
+    /// The guard entered the duress PIN: to the person holding the phone it looked like a
+    /// cancel, so the SOC must respond without alerting them.
+    Duress,
+    /// The phone detected no motion for longer than the configured period.
+    ManDown,
+    /// A lone worker missed a check-in and its grace period.
+    MissedCheckIn,
+}
+
+impl AlertKind {
+    /// Returns the stable name of the kind, as stored and sent.
+    pub fn code(self) -> &'static str {
+        match self {
+            AlertKind::Panic => "panic",
+            AlertKind::Duress => "duress",
+            AlertKind::ManDown => "man_down",
+            AlertKind::MissedCheckIn => "missed_check_in",
+        }
+    }
+
+    /// Parses a name returned by [`AlertKind::code`].
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "panic" => Some(AlertKind::Panic),
+            "duress" => Some(AlertKind::Duress),
+            "man_down" => Some(AlertKind::ManDown),
+            "missed_check_in" => Some(AlertKind::MissedCheckIn),
+            _ => None,
+        }
+    }
 }
 
 /// The result of verifying a checkpoint scan.

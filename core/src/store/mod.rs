@@ -3,6 +3,7 @@
 //! One connection, behind a mutex, does all the work. Every write is one transaction that
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
+mod alerts;
 mod outbox;
 mod records;
 pub(crate) mod schema;
@@ -20,6 +21,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 
+pub use alerts::AlertTransition;
 pub use outbox::{QueuedRecord, SyncCounts};
 pub use records::NewRecord;
 

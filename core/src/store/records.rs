@@ -149,7 +149,10 @@ impl Store {
     }
 }
 
-fn insert_records(transaction: &Transaction<'_>, records: Vec<NewRecord>) -> Result<Vec<Record>> {
+pub(super) fn insert_records(
+    transaction: &Transaction<'_>,
+    records: Vec<NewRecord>,
+) -> Result<Vec<Record>> {
     let mut next_seq: u64 = transaction
         .query_row("SELECT value FROM settings WHERE key = ?1", [NEXT_SEQ], |row| {
             row.get::<_, String>(0)

@@ -74,6 +74,23 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;",
     // Tours read a shift's scans and closed rounds without reading its fixes.
     "CREATE INDEX records_by_shift_kind ON records (shift_id, kind, seq);",
+    // Panic alerts and their delivery state. Alerts stored before this migration are
+    // backfilled: queued ones as stored, acknowledged ones as delivered.
+    "CREATE TABLE alerts (
+        record_id TEXT PRIMARY KEY NOT NULL REFERENCES records (id),
+        kind TEXT NOT NULL,
+        state INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        delivered_at_ms INTEGER,
+        acknowledged_at_ms INTEGER
+    ) STRICT;
+    CREATE INDEX alerts_by_state ON alerts (state);
+    INSERT INTO alerts (record_id, kind, state, updated_at_ms, delivered_at_ms)
+        SELECT id, coalesce(json_extract(body, '$.body.alert'), 'panic'),
+               CASE WHEN sync_state = 2 THEN 2 ELSE 0 END,
+               captured_at_ms,
+               CASE WHEN sync_state = 2 THEN acked_at_ms END
+        FROM records WHERE kind = 'panic';",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.

@@ -255,20 +255,14 @@ impl Vigil {
         self.scan_checkpoint(method, text)
     }
 
-    /// Stores a panic alert durably. It goes first at the next sync; use
-    /// [`Vigil::raise_panic_and_send`] to also send it at once.
+    /// Stores a panic alert durably and wakes the alert lane, as [`Vigil::raise_alert`]. It
+    /// also goes first at the next sync.
     ///
     /// # Errors
     ///
     /// Storage errors only: a panic needs no shift, no fix and no enrollment.
     pub fn raise_panic(&self) -> Result<Record> {
-        // A panic must be stored even if the shift lookup fails, so that error is ignored.
-        let shift_id = self.active_shift_id().ok().flatten();
-        let body = RecordBody::Panic { alert: AlertKind::Panic };
-        let record = self.new_record(shift_id, self.current_location(), body);
-        let stored = self.store().append(vec![record])?.remove(0);
-        tracing::warn!(record = %stored.id, "panic alert raised");
-        Ok(stored)
+        Ok(self.raise_alert(AlertKind::Panic)?.0)
     }
 
     /// Stores a panic alert, then sends it at once on the panic lane, ahead of the outbox.
@@ -429,7 +423,7 @@ impl Vigil {
         *self.inner.fence.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
     }
 
-    fn active_shift_id(&self) -> Result<Option<Uuid>> {
+    pub(super) fn active_shift_id(&self) -> Result<Option<Uuid>> {
         Ok(self.store().active_shift()?.map(|(id, _)| id))
     }
 

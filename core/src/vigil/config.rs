@@ -28,6 +28,12 @@ pub struct Config {
     pub plausibility: PlausibilityLimits,
     /// Limits for accepting a check-in.
     pub checkin: CheckinPolicy,
+    /// Fixed interval between two sends of an alert not yet acknowledged by an operator,
+    /// in milliseconds. Alerts are not subject to the sync backoff.
+    pub alert_resend_interval_ms: u64,
+    /// Time limit of one alert request, in milliseconds. It is shorter than
+    /// `request_timeout_ms` so that a lost request is retried sooner.
+    pub alert_request_timeout_ms: u64,
 }
 
 /// Longest device, guard or enrollment id accepted, in bytes.
@@ -53,6 +59,8 @@ impl Config {
             request_timeout_ms: 15_000,
             plausibility: PlausibilityLimits::default(),
             checkin: CheckinPolicy::default(),
+            alert_resend_interval_ms: 2_000,
+            alert_request_timeout_ms: 5_000,
         }
     }
 
@@ -75,6 +83,12 @@ impl Config {
         }
         if self.request_timeout_ms == 0 {
             return Err(Error::invalid("request_timeout_ms", "must be positive"));
+        }
+        if self.alert_resend_interval_ms == 0 {
+            return Err(Error::invalid("alert_resend_interval_ms", "must be positive"));
+        }
+        if self.alert_request_timeout_ms == 0 {
+            return Err(Error::invalid("alert_request_timeout_ms", "must be positive"));
         }
         Ok(())
     }

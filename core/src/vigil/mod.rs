@@ -1,5 +1,6 @@
 //! [`Vigil`]: the device-side API that the apps use.
 
+mod alert_lane;
 mod capture;
 mod config;
 mod report;
@@ -40,6 +41,7 @@ struct Inner {
     fence: Mutex<Option<FenceTracker>>,
     client: SyncClient,
     sync_lock: tokio::sync::Mutex<()>,
+    alerts: alert_lane::AlertLane,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -72,6 +74,10 @@ impl Vigil {
         config.validate()?;
         let client =
             SyncClient::new(&config.server_url, Duration::from_millis(config.request_timeout_ms))?;
+        let alerts = alert_lane::AlertLane::new(
+            &config.server_url,
+            Duration::from_millis(config.alert_request_timeout_ms),
+        )?;
         let store = Store::open(path)?;
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
 
@@ -85,6 +91,7 @@ impl Vigil {
             fence: Default::default(),
             client,
             sync_lock: Default::default(),
+            alerts,
         };
         Ok(Self { inner: Arc::new(inner) })
     }

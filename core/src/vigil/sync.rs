@@ -6,11 +6,11 @@ use std::time::Duration;
 use super::Vigil;
 use crate::error::{Error, Result};
 use crate::model::Record;
-use crate::protocol::{EnrollRequest, PanicRequest};
+use crate::protocol::EnrollRequest;
 use crate::store::{QueuedRecord, SyncCounts};
 use crate::sync::{Backoff, client::is_unauthorized, is_transient};
 
-const DEVICE_TOKEN: &str = "device_token";
+pub(super) const DEVICE_TOKEN: &str = "device_token";
 const ASSIGNMENTS_CURSOR: &str = crate::store::ASSIGNMENTS_CURSOR;
 
 /// Largest push body the client builds, in bytes of JSON. The reference server accepts
@@ -90,22 +90,16 @@ impl Vigil {
         Ok(summary)
     }
 
-    /// Sends one panic alert on the panic lane and marks it acknowledged. Returns when the
-    /// SOC stored it, by the server's clock.
+    /// Sends one panic alert on the alert lane's client and records its delivery. Returns
+    /// when the SOC stored it, by the server's clock.
     pub(super) async fn deliver_panic(&self, record: &Record) -> Result<i64> {
-        let token = self.device_token().await?;
-        let request = PanicRequest { record: record.clone() };
-        let reply = self.inner.client.panic(&token, &request).await?;
-
-        let id = record.id;
-        let acked_at_ms = self.now_ms();
-        self.blocking(move |vigil| vigil.store().mark_acknowledged(&[id], acked_at_ms)).await?;
-        tracing::info!(record = %id, "panic alert delivered");
+        let reply = self.send_alert(record).await?;
+        tracing::info!(record = %record.id, "panic alert delivered");
         Ok(reply.delivered_at_ms)
     }
 
     /// Returns the stored device token, enrolling the device first if it has none.
-    async fn device_token(&self) -> Result<String> {
+    pub(super) async fn device_token(&self) -> Result<String> {
         if let Some(token) = self.blocking(|vigil| vigil.store().setting(DEVICE_TOKEN)).await? {
             return Ok(token);
         }

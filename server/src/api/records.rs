@@ -97,13 +97,18 @@ pub(crate) async fn panic(
         .await?;
 
     match outcome {
-        PanicOutcome::Delivered { delivered_at_ms, first } => {
+        PanicOutcome::Delivered { delivered_at_ms, acknowledged_at_ms, first } => {
             if first {
                 tracing::warn!(record_id = %id, "PANIC ALERT received");
             } else {
                 tracing::info!(record_id = %id, "panic alert received again");
             }
-            Ok(Json(PanicResponse { id, delivered_at_ms, server_time_ms: now_ms() }))
+            Ok(Json(PanicResponse {
+                id,
+                delivered_at_ms,
+                acknowledged_at_ms,
+                server_time_ms: now_ms(),
+            }))
         }
         PanicOutcome::Rejected(rejection) => Err(ApiError::rejected_record(&rejection)),
     }

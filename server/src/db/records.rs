@@ -108,6 +108,8 @@ pub(crate) enum PanicOutcome {
     Delivered {
         /// When the server first stored the alert, in milliseconds since the Unix epoch.
         delivered_at_ms: i64,
+        /// When an operator acknowledged the alert, if one did.
+        acknowledged_at_ms: Option<i64>,
         /// Whether this request stored it.
         first: bool,
     },
@@ -130,14 +132,18 @@ pub(crate) fn store_panic(
         Err(rejection) => return Ok(PanicOutcome::Rejected(rejection)),
     };
 
-    let delivered_at_ms: i64 = transaction.query_row(
-        "SELECT delivered_at_ms FROM alerts WHERE record_id = ?1",
+    let (delivered_at_ms, acknowledged_at_ms) = transaction.query_row(
+        "SELECT delivered_at_ms, acknowledged_at_ms FROM alerts WHERE record_id = ?1",
         [record.id.to_string()],
-        |row| row.get(0),
+        |row| Ok((row.get(0)?, row.get(1)?)),
     )?;
 
     transaction.commit()?;
-    Ok(PanicOutcome::Delivered { delivered_at_ms, first: stored == Stored::New })
+    Ok(PanicOutcome::Delivered {
+        delivered_at_ms,
+        acknowledged_at_ms,
+        first: stored == Stored::New,
+    })
 }
 
 /// Checks a record against the device and its own fields, then stores it.

@@ -68,6 +68,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         change_seq INTEGER NOT NULL UNIQUE,
         content TEXT NOT NULL
     ) STRICT;",
+    // The operator's acknowledgement of an alert, which devices learn from their resends.
+    "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER;",
 ];
 
 /// Returns the schema version this build creates.

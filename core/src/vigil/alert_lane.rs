@@ -1,0 +1,246 @@
+//! The alert lane: the task that sends panic alerts, apart from sync.
+//!
+//! An alert is sent as soon as it is stored, then again at a fixed interval until an
+//! operator acknowledges it. The lane never takes the sync lock, never waits for an outbox
+//! batch and has its own HTTP client, so an upload in progress does not hold it up, and
+//! the sync backoff does not apply to it. Opening the store and starting the lane resumes
+//! every alert that a previous run stored but did not finish.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, JoinSet};
+use uuid::Uuid;
+
+use super::sync::DEVICE_TOKEN;
+use super::{Inner, Vigil};
+use crate::alert::{AlertListener, AlertStatus};
+use crate::error::Result;
+use crate::model::{AlertKind, Record, RecordBody};
+use crate::protocol::{PanicRequest, PanicResponse};
+use crate::store::AlertTransition;
+use crate::sync::SyncClient;
+use crate::sync::client::is_unauthorized;
+
+/// The alert lane's parts that live as long as the [`Vigil`] does.
+pub(super) struct AlertLane {
+    /// The lane's own HTTP client, with the shorter alert time limit.
+    client: SyncClient,
+    /// Wakes the lane when an alert is stored.
+    wake: Arc<Notify>,
+    /// The app's listener, if it set one.
+    listener: Mutex<Option<Arc<dyn AlertListener>>>,
+    /// The running lane task, if it was started.
+    task: Mutex<Option<AbortHandle>>,
+}
+
+impl AlertLane {
+    pub(super) fn new(server_url: &str, timeout: Duration) -> Result<Self> {
+        Ok(Self {
+            client: SyncClient::new(server_url, timeout)?,
+            wake: Arc::new(Notify::new()),
+            listener: Mutex::new(None),
+            task: Mutex::new(None),
+        })
+    }
+}
+
+impl Drop for AlertLane {
+    fn drop(&mut self) {
+        let task = self.task.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(task) = task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Vigil {
+    /// Stores an alert of `kind` durably with the best current fix, tells the listener,
+    /// and wakes the alert lane to send it at once.
+    ///
+    /// The alert is on disk when this returns, so it goes out after a restart even if the
+    /// app is killed right away. Without a started lane it waits for
+    /// [`Vigil::start_alert_lane`] or the next [`Vigil::sync_now`].
+    ///
+    /// # Errors
+    ///
+    /// Storage errors only: an alert needs no shift, no fix and no enrollment.
+    pub fn raise_alert(&self, kind: AlertKind) -> Result<(Record, AlertStatus)> {
+        // An alert must be stored even if the shift lookup fails, so that error is ignored.
+        let shift_id = self.active_shift_id().ok().flatten();
+        let body = RecordBody::Panic { alert: kind };
+        let record = self.new_record(shift_id, self.current_location(), body);
+        let (stored, status) = self.store().append_alert(record)?;
+
+        tracing::warn!(record = %stored.id, kind = kind.code(), "alert raised");
+        self.inner.alerts.wake.notify_one();
+        self.publish_alert(status.clone());
+        Ok((stored, status))
+    }
+
+    /// Returns the current state of an alert.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::NotFound`] if no alert has this record id; storage errors.
+    pub fn alert_status(&self, record_id: Uuid) -> Result<AlertStatus> {
+        self.store().alert(record_id)
+    }
+
+    /// Sets the listener told of every alert state change, replacing any earlier one;
+    /// `None` removes it.
+    pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {
+        *self.inner.alerts.listener.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            listener;
+    }
+
+    /// Starts the alert lane on `runtime`, unless it runs already. It first sends every
+    /// alert a previous run left undelivered or unacknowledged.
+    ///
+    /// The lane stops when the last clone of this `Vigil` is dropped.
+    pub fn start_alert_lane(&self, runtime: &tokio::runtime::Handle) {
+        let mut task =
+            self.inner.alerts.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if task.as_ref().is_some_and(|running| !running.is_finished()) {
+            return;
+        }
+
+        let lane =
+            runtime.spawn(run_lane(Arc::downgrade(&self.inner), self.inner.alerts.wake.clone()));
+        *task = Some(lane.abort_handle());
+        tracing::info!("alert lane started");
+    }
+
+    /// Sends one alert on the alert lane's client and applies the SOC's reply to its state.
+    /// Returns the reply.
+    pub(super) async fn send_alert(&self, record: &Record) -> Result<PanicResponse> {
+        let id = record.id;
+        self.advance_alert(id, AlertTransition::Sent).await?;
+
+        let token = self.device_token().await?;
+        let request = PanicRequest { record: record.clone() };
+        let reply = self.inner.alerts.client.panic(&token, &request).await?;
+
+        let delivered_at_ms = reply.delivered_at_ms;
+        self.advance_alert(id, AlertTransition::Delivered { delivered_at_ms }).await?;
+        if let Some(acknowledged_at_ms) = reply.acknowledged_at_ms {
+            self.advance_alert(id, AlertTransition::Acknowledged { acknowledged_at_ms }).await?;
+        }
+        Ok(reply)
+    }
+
+    /// Applies a transition durably and tells the listener if the state changed.
+    async fn advance_alert(&self, id: Uuid, transition: AlertTransition) -> Result<()> {
+        let now_ms = self.now_ms();
+        let changed =
+            self.blocking(move |vigil| vigil.store().advance_alert(id, transition, now_ms)).await?;
+        if let Some(status) = changed {
+            tracing::info!(record = %id, state = status.state.code(), "alert state changed");
+            self.publish_alert(status);
+        }
+        Ok(())
+    }
+
+    /// Tells the listener of a state change. A panicking listener is logged, not
+    /// propagated, so the lane keeps running.
+    pub(super) fn publish_alert(&self, status: AlertStatus) {
+        let listener = self
+            .inner
+            .alerts
+            .listener
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let Some(listener) = listener else {
+            return;
+        };
+
+        let record = status.record_id;
+        let call = std::panic::catch_unwind(AssertUnwindSafe(|| listener.on_alert_state(status)));
+        if call.is_err() {
+            tracing::error!(%record, "the alert listener panicked; the alert lane goes on");
+        }
+    }
+}
+
+/// The lane's loop: send every active alert, then sleep for the resend interval or until
+/// a new alert wakes it. It holds the `Vigil` only while it works, so dropping the app's
+/// last clone ends it.
+async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
+    let mut attempts: HashMap<Uuid, u32> = HashMap::new();
+
+    loop {
+        let Some(inner) = vigil.upgrade() else {
+            return;
+        };
+        let vigil_now = Vigil { inner };
+        let interval = Duration::from_millis(vigil_now.config().alert_resend_interval_ms);
+
+        let active = match vigil_now.blocking(|vigil| vigil.store().active_alerts()).await {
+            Ok(active) => active,
+            Err(error) => {
+                tracing::error!(%error, "failed to read the active alerts; retrying");
+                Vec::new()
+            }
+        };
+        attempts.retain(|id, _| active.iter().any(|(record, _)| record.id == *id));
+        let idle = active.is_empty();
+
+        send_all(&vigil_now, active, &mut attempts).await;
+        drop(vigil_now);
+
+        if idle {
+            wake.notified().await;
+        } else {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// Sends the alerts concurrently, so one slow request does not hold up the others.
+async fn send_all(
+    vigil: &Vigil,
+    active: Vec<(Record, AlertStatus)>,
+    attempts: &mut HashMap<Uuid, u32>,
+) {
+    let mut sends = JoinSet::new();
+    for (record, status) in active {
+        let vigil = vigil.clone();
+        sends.spawn(async move {
+            let result = vigil.send_alert(&record).await;
+            (record.id, status.state, result)
+        });
+    }
+
+    while let Some(joined) = sends.join_next().await {
+        let Ok((id, state, result)) = joined else {
+            tracing::error!("an alert send task failed; the next round retries it");
+            continue;
+        };
+        let attempt = attempts.entry(id).or_default();
+        *attempt += 1;
+
+        let Err(error) = result else {
+            continue;
+        };
+        if is_unauthorized(&error) {
+            let forget = vigil.blocking(|vigil| vigil.store().delete_setting(DEVICE_TOKEN));
+            if let Err(error) = forget.await {
+                tracing::error!(%error, "failed to forget the refused device token");
+            }
+        }
+        // Log the 1st, 2nd, 4th, 8th... failure of an alert at warn, so that a long outage
+        // does not flood the log.
+        if attempt.is_power_of_two() {
+            tracing::warn!(record = %id, %error, attempt = *attempt, state = state.code(), "alert send failed; resending");
+        } else {
+            tracing::debug!(record = %id, %error, attempt = *attempt, "alert send failed; resending");
+        }
+    }
+}
