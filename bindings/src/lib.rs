@@ -4,6 +4,7 @@
 //! every async method runs its work there, so the apps may await it from any coroutine or
 //! task. A panic inside Vigil reaches the app as an error, never as a crash.
 
+mod alerts;
 mod error;
 mod types;
 
@@ -12,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
 use uuid_text::parse_record_id;
 
+pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus};
 pub use error::VigilError;
 pub use types::*;
 
@@ -65,6 +67,13 @@ pub struct VigilConfig {
     /// Time limit of one HTTP request, in milliseconds.
     #[uniffi(default = 15000)]
     pub request_timeout_ms: u64,
+    /// Fixed interval between two sends of an alert that no operator has acknowledged
+    /// yet, in milliseconds.
+    #[uniffi(default = 2000)]
+    pub alert_resend_interval_ms: u64,
+    /// Time limit of one alert request, in milliseconds.
+    #[uniffi(default = 5000)]
+    pub alert_request_timeout_ms: u64,
 }
 
 impl From<VigilConfig> for vigil_core::Config {
@@ -79,6 +88,8 @@ impl From<VigilConfig> for vigil_core::Config {
         core.sync_attempts = config.sync_attempts;
         core.retry_base_delay_ms = config.retry_base_delay_ms;
         core.request_timeout_ms = config.request_timeout_ms;
+        core.alert_resend_interval_ms = config.alert_resend_interval_ms;
+        core.alert_request_timeout_ms = config.alert_request_timeout_ms;
         core
     }
 }
@@ -109,7 +120,8 @@ pub struct Vigil {
 
 #[uniffi::export]
 impl Vigil {
-    /// Opens (or creates) the store at `path`, a file in the app's private storage.
+    /// Opens (or creates) the store at `path`, a file in the app's private storage, and
+    /// starts the alert lane, which resends every alert a previous run left unfinished.
     ///
     /// # Errors
     ///
@@ -118,6 +130,7 @@ impl Vigil {
     #[uniffi::constructor]
     pub fn open(path: String, config: VigilConfig) -> Result<Arc<Self>, VigilError> {
         let core = vigil_core::Vigil::open(path, config.into())?;
+        core.start_alert_lane(runtime().handle());
         Ok(Arc::new(Self { core }))
     }
 
@@ -213,7 +226,8 @@ impl Vigil {
     }
 
     /// Stores a panic alert durably, then sends it at once ahead of everything else. If it
-    /// cannot be delivered now it stays first in the outbox.
+    /// cannot be delivered now, the alert lane resends it until an operator acknowledges
+    /// it, and it stays first in the outbox.
     ///
     /// # Errors
     ///
@@ -225,6 +239,38 @@ impl Vigil {
             record_id: outcome.record_id.to_string(),
             delivered_at_ms: outcome.delivered_at_ms,
         })
+    }
+
+    /// Stores an alert of `kind` durably with the best current fix and sends it at once on
+    /// the alert lane, then again every `alert_resend_interval_ms` until an operator
+    /// acknowledges it. Returns once the alert is on disk, in state `Stored`; the listener
+    /// reports the later states.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors only: an alert needs no shift, no fix and no network.
+    pub async fn raise_alert(&self, kind: AlertKind) -> Result<AlertStatus, VigilError> {
+        self.blocking(move |core| Ok(core.raise_alert(kind.into())?.1.into())).await
+    }
+
+    /// Returns the current state of an alert.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a malformed id; `NotFound` if no alert has this id.
+    pub async fn alert_status(&self, record_id: String) -> Result<AlertStatus, VigilError> {
+        let id = parse_record_id(&record_id)?;
+        self.blocking(move |core| Ok(core.alert_status(id)?.into())).await
+    }
+
+    /// Sets the listener told of every alert state change, replacing any earlier one;
+    /// `null` removes it.
+    pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {
+        let adapter = listener.map(|listener| {
+            Arc::new(alerts::ForeignListener(listener))
+                as Arc<dyn vigil_core::alert::AlertListener>
+        });
+        self.core.set_alert_listener(adapter);
     }
 
     /// Sends the outbox (panic alerts first) and pulls new assignments, retrying with
