@@ -267,8 +267,7 @@ impl Vigil {
     /// `null` removes it.
     pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {
         let adapter = listener.map(|listener| {
-            Arc::new(alerts::ForeignListener(listener))
-                as Arc<dyn vigil_core::alert::AlertListener>
+            Arc::new(alerts::ForeignListener(listener)) as Arc<dyn vigil_core::alert::AlertListener>
         });
         self.core.set_alert_listener(adapter);
     }

@@ -41,6 +41,9 @@ struct Inner {
     fence: Mutex<Option<FenceTracker>>,
     client: SyncClient,
     sync_lock: tokio::sync::Mutex<()>,
+    /// Held while enrolling, so that the alert lane and sync never enroll twice at once,
+    /// which would make the server replace the first token.
+    enroll_lock: tokio::sync::Mutex<()>,
     alerts: alert_lane::AlertLane,
 }
 
@@ -91,6 +94,7 @@ impl Vigil {
             fence: Default::default(),
             client,
             sync_lock: Default::default(),
+            enroll_lock: Default::default(),
             alerts,
         };
         Ok(Self { inner: Arc::new(inner) })

@@ -104,6 +104,11 @@ impl Vigil {
             return Ok(token);
         }
 
+        let _one_enrollment_at_a_time = self.inner.enroll_lock.lock().await;
+        if let Some(token) = self.blocking(|vigil| vigil.store().setting(DEVICE_TOKEN)).await? {
+            return Ok(token);
+        }
+
         let request = EnrollRequest {
             device_id: self.config().device_id.clone(),
             guard_id: self.config().guard_id.clone(),
