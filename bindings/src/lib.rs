@@ -263,6 +263,39 @@ impl Vigil {
         self.blocking(move |core| Ok(core.alert_status(id)?.into())).await
     }
 
+    /// Sets the guard's cancel PIN and duress PIN (4 to 8 digits each, different),
+    /// replacing earlier ones. Only salted hashes are stored.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for an invalid or repeated PIN.
+    pub async fn set_alert_pins(
+        &self,
+        cancel_pin: String,
+        duress_pin: String,
+    ) -> Result<(), VigilError> {
+        self.blocking(move |core| Ok(core.set_alert_pins(&cancel_pin, &duress_pin)?)).await
+    }
+
+    /// Cancels an alert with the guard's PIN and returns its new status, `Cancelled`.
+    ///
+    /// The cancel reaches the SOC as an event; the alert is never deleted there. The
+    /// duress PIN gives exactly the same result and listener calls, but tells the SOC
+    /// silently that the guard is under duress. Show both the same way.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a wrong PIN (field `pin`); `InvalidState` if no PIN is set or the
+    /// alert is cancelled already; `NotFound` for an unknown alert.
+    pub async fn cancel_alert(
+        &self,
+        record_id: String,
+        pin: String,
+    ) -> Result<AlertStatus, VigilError> {
+        let id = parse_record_id(&record_id)?;
+        self.blocking(move |core| Ok(core.cancel_alert(id, &pin)?.into())).await
+    }
+
     /// Sets the listener told of every alert state change, replacing any earlier one;
     /// `null` removes it.
     pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {

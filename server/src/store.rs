@@ -33,6 +33,8 @@ pub struct StoredAlert {
     pub delivered_at_ms: i64,
     /// When an operator acknowledged the alert, if one did.
     pub acknowledged_at_ms: Option<i64>,
+    /// When the server received the guard's cancel of the alert, if it did.
+    pub cancelled_at_ms: Option<i64>,
 }
 
 /// A sequence number that more than one stored record of a device carries.
@@ -127,17 +129,32 @@ impl ServerStore {
     pub fn alerts(&self) -> Result<Vec<StoredAlert>, ServerError> {
         let mut statement = self.connection.prepare(
             "SELECT alerts.record_id, alerts.device_id, records.captured_at_ms,
-                    alerts.delivered_at_ms, alerts.acknowledged_at_ms
+                    alerts.delivered_at_ms, alerts.acknowledged_at_ms,
+                    alerts.cancelled_at_ms
              FROM alerts JOIN records ON records.id = alerts.record_id
              ORDER BY alerts.delivered_at_ms, alerts.record_id",
         )?;
         let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ))
         })?;
 
         let mut alerts = Vec::new();
         for row in rows {
-            let (record_id, device_id, captured_at_ms, delivered_at_ms, acknowledged_at_ms) = row?;
+            let (
+                record_id,
+                device_id,
+                captured_at_ms,
+                delivered_at_ms,
+                acknowledged_at_ms,
+                cancelled_at_ms,
+            ) = row?;
             let record_id = Uuid::parse_str(&record_id).map_err(|error| {
                 ServerError::Corrupt(format!("alert record id {record_id:?} is invalid: {error}"))
             })?;
@@ -147,6 +164,7 @@ impl ServerStore {
                 captured_at_ms,
                 delivered_at_ms,
                 acknowledged_at_ms,
+                cancelled_at_ms,
             });
         }
         Ok(alerts)

@@ -144,6 +144,31 @@ class AlertLaneTest {
     }
 
     @Test
+    fun duressCancelLooksLikeCancel() = runBlocking {
+        startServer()
+        val device = openDevice()
+        val recorder = Recorder()
+        device.setAlertListener(recorder)
+        device.setAlertPins("2468", "1357")
+
+        val first = device.raiseAlert(AlertKind.PANIC)
+        val second = device.raiseAlert(AlertKind.PANIC)
+        recorder.waitFor(first.recordId, AlertState.DELIVERED)
+        recorder.waitFor(second.recordId, AlertState.DELIVERED)
+        val wrong = assertFailsWith<VigilException.InvalidInput> { device.cancelAlert(first.recordId, "0000") }
+        assertEquals("pin", wrong.field)
+
+        val byCancel = device.cancelAlert(first.recordId, "2468")
+        val byDuress = device.cancelAlert(second.recordId, "1357")
+        assertEquals(AlertState.CANCELLED, byCancel.state)
+        assertEquals(byCancel.state, byDuress.state)
+        assertEquals(byCancel.kind, byDuress.kind)
+        assertEquals(recorder.states(first.recordId), recorder.states(second.recordId))
+        assertEquals(2, synchronized(recorder.seen) { recorder.seen.map { it.recordId }.toSet().size }, "no duress alert is shown")
+        device.close()
+    }
+
+    @Test
     fun unknownAlertIsNotFound() = runBlocking {
         val device = openDevice()
         assertFailsWith<VigilException.NotFound> { device.alertStatus("01a242ba-38ba-743e-943b-d29873056674") }

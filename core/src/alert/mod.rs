@@ -6,6 +6,8 @@
 //! cancelled alert stops there. [`crate::Vigil::start_alert_lane`] starts the task that
 //! sends alerts; [`crate::Vigil::alert_status`] reads the state.
 
+pub(crate) mod pin;
+
 use uuid::Uuid;
 
 use crate::error::{Error, Result};

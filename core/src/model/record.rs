@@ -72,6 +72,12 @@ pub enum RecordBody {
         /// Whether the guard came in or went out.
         crossing: FenceCrossing,
     },
+    /// The guard cancelled an alert with the cancel PIN. The alert stays stored on both
+    /// sides; this record tells the SOC of the cancel.
+    AlertCancel {
+        /// The id of the cancelled alert's record.
+        alert_id: Uuid,
+    },
 }
 
 impl RecordBody {
@@ -86,13 +92,14 @@ impl RecordBody {
             RecordBody::Panic { .. } => "panic",
             RecordBody::TourRound(_) => "tour_round",
             RecordBody::SiteFence { .. } => "site_fence",
+            RecordBody::AlertCancel { .. } => "alert_cancel",
         }
     }
 
     /// Returns the sync priority of the kind: lower numbers are sent first.
     pub fn priority(&self) -> u8 {
         match self {
-            RecordBody::Panic { .. } => 0,
+            RecordBody::Panic { .. } | RecordBody::AlertCancel { .. } => 0,
             RecordBody::Incident(_) => 1,
             RecordBody::CheckpointScan { .. } => 2,
             RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => 2,

@@ -104,20 +104,25 @@ impl Store {
         raw.into_status()
     }
 
-    /// Returns every alert the alert lane still sends, with its record, oldest first.
+    /// Returns every alert the alert lane still sends, with its record, oldest first: the
+    /// active ones, and cancelled ones the SOC does not have yet, because a cancel never
+    /// withdraws an alert from the SOC.
     pub fn active_alerts(&self) -> Result<Vec<(Record, AlertStatus)>> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT alerts.record_id, alerts.kind, alerts.state, alerts.updated_at_ms,
                     alerts.delivered_at_ms, alerts.acknowledged_at_ms, records.body
              FROM alerts JOIN records ON records.id = alerts.record_id
-             WHERE alerts.state IN (?1, ?2, ?3) ORDER BY records.seq",
+             WHERE alerts.state IN (?1, ?2, ?3)
+                OR (alerts.state = ?4 AND alerts.delivered_at_ms IS NULL)
+             ORDER BY records.seq",
         )?;
         let rows = statement.query_map(
             params![
                 AlertState::Stored.to_sql(),
                 AlertState::Sent.to_sql(),
-                AlertState::Delivered.to_sql()
+                AlertState::Delivered.to_sql(),
+                AlertState::Cancelled.to_sql()
             ],
             |row| Ok((read_raw(row)?, row.get::<_, String>(6)?)),
         )?;
@@ -147,60 +152,95 @@ impl Store {
     ) -> Result<Option<AlertStatus>> {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let id = record_id.to_string();
-
-        let current = transaction
-            .query_row(
-                &format!("SELECT {STATUS_COLUMNS} FROM alerts WHERE record_id = ?1"),
-                [&id],
-                read_raw,
-            )
-            .optional()?
-            .ok_or_else(|| Error::NotFound { what: "alert", id: id.clone() })?
-            .into_status()?;
-
-        let target = transition.target();
-        if current.state >= target || current.state == AlertState::Cancelled {
-            // A late delivery time still counts, so the app can show it after a cancel.
-            if let (AlertTransition::Delivered { delivered_at_ms }, None) =
-                (transition, current.delivered_at_ms)
-            {
-                transaction.execute(
-                    "UPDATE alerts SET delivered_at_ms = ?2 WHERE record_id = ?1",
-                    params![id, delivered_at_ms],
-                )?;
-                dequeue(&transaction, &id, now_ms)?;
-                transaction.commit()?;
-            }
-            return Ok(None);
-        }
-
-        let mut next = AlertStatus { state: target, updated_at_ms: now_ms, ..current };
-        match transition {
-            AlertTransition::Delivered { delivered_at_ms } => {
-                next.delivered_at_ms = Some(delivered_at_ms);
-                dequeue(&transaction, &id, now_ms)?;
-            }
-            AlertTransition::Acknowledged { acknowledged_at_ms } => {
-                next.acknowledged_at_ms = Some(acknowledged_at_ms);
-                dequeue(&transaction, &id, now_ms)?;
-            }
-            AlertTransition::Sent | AlertTransition::Cancelled => {}
-        }
-        transaction.execute(
-            "UPDATE alerts SET state = ?2, updated_at_ms = ?3, delivered_at_ms = ?4,
-                acknowledged_at_ms = ?5 WHERE record_id = ?1",
-            params![
-                id,
-                next.state.to_sql(),
-                next.updated_at_ms,
-                next.delivered_at_ms,
-                next.acknowledged_at_ms
-            ],
-        )?;
+        let changed = advance(&transaction, record_id, transition, now_ms)?;
         transaction.commit()?;
-        Ok(Some(next))
+        Ok(changed)
     }
+
+    /// Cancels an alert and stores `event`, the record that tells the SOC of the cancel,
+    /// in one durable transaction. Returns the new status, or `None` if the alert was
+    /// cancelled already; then `event` is not stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if no alert has this record id; storage errors.
+    pub fn cancel_alert(
+        &self,
+        record_id: Uuid,
+        event: Option<NewRecord>,
+        now_ms: i64,
+    ) -> Result<Option<AlertStatus>> {
+        let mut connection = self.lock();
+        let transaction = connection.transaction()?;
+        let changed = advance(&transaction, record_id, AlertTransition::Cancelled, now_ms)?;
+        if changed.is_some()
+            && let Some(event) = event
+        {
+            insert_records(&transaction, vec![event])?;
+        }
+        transaction.commit()?;
+        Ok(changed)
+    }
+}
+
+/// Applies a transition inside `transaction`; see [`Store::advance_alert`].
+fn advance(
+    transaction: &rusqlite::Transaction<'_>,
+    record_id: Uuid,
+    transition: AlertTransition,
+    now_ms: i64,
+) -> Result<Option<AlertStatus>> {
+    let id = record_id.to_string();
+
+    let current = transaction
+        .query_row(
+            &format!("SELECT {STATUS_COLUMNS} FROM alerts WHERE record_id = ?1"),
+            [&id],
+            read_raw,
+        )
+        .optional()?
+        .ok_or_else(|| Error::NotFound { what: "alert", id: id.clone() })?
+        .into_status()?;
+
+    let target = transition.target();
+    if current.state >= target || current.state == AlertState::Cancelled {
+        // A late delivery time still counts, so the app can show it after a cancel.
+        if let (AlertTransition::Delivered { delivered_at_ms }, None) =
+            (transition, current.delivered_at_ms)
+        {
+            transaction.execute(
+                "UPDATE alerts SET delivered_at_ms = ?2 WHERE record_id = ?1",
+                params![id, delivered_at_ms],
+            )?;
+            dequeue(transaction, &id, now_ms)?;
+        }
+        return Ok(None);
+    }
+
+    let mut next = AlertStatus { state: target, updated_at_ms: now_ms, ..current };
+    match transition {
+        AlertTransition::Delivered { delivered_at_ms } => {
+            next.delivered_at_ms = Some(delivered_at_ms);
+            dequeue(transaction, &id, now_ms)?;
+        }
+        AlertTransition::Acknowledged { acknowledged_at_ms } => {
+            next.acknowledged_at_ms = Some(acknowledged_at_ms);
+            dequeue(transaction, &id, now_ms)?;
+        }
+        AlertTransition::Sent | AlertTransition::Cancelled => {}
+    }
+    transaction.execute(
+        "UPDATE alerts SET state = ?2, updated_at_ms = ?3, delivered_at_ms = ?4,
+                acknowledged_at_ms = ?5 WHERE record_id = ?1",
+        params![
+            id,
+            next.state.to_sql(),
+            next.updated_at_ms,
+            next.delivered_at_ms,
+            next.acknowledged_at_ms
+        ],
+    )?;
+    Ok(Some(next))
 }
 
 /// Takes a delivered alert's record out of the outbox and marks it acknowledged.

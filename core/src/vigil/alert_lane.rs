@@ -20,10 +20,13 @@ use super::{Inner, Vigil};
 use crate::alert::{AlertListener, AlertStatus};
 use crate::error::Result;
 use crate::model::{AlertKind, Record, RecordBody};
-use crate::protocol::{PanicRequest, PanicResponse};
+use crate::protocol::{PanicRequest, PanicResponse, PushRequest};
 use crate::store::AlertTransition;
 use crate::sync::SyncClient;
 use crate::sync::client::is_unauthorized;
+
+/// Most cancel events pushed in one request.
+const CANCEL_PAGE: usize = 50;
 
 /// The alert lane's parts that live as long as the [`Vigil`] does.
 pub(super) struct AlertLane {
@@ -35,6 +38,9 @@ pub(super) struct AlertLane {
     listener: Mutex<Option<Arc<dyn AlertListener>>>,
     /// The running lane task, if it was started.
     task: Mutex<Option<AbortHandle>>,
+    /// Held from a state change until the listener has been told of it, so that the
+    /// listener receives the states of an alert in order.
+    publish_order: Mutex<()>,
 }
 
 impl AlertLane {
@@ -44,7 +50,21 @@ impl AlertLane {
             wake: Arc::new(Notify::new()),
             listener: Mutex::new(None),
             task: Mutex::new(None),
+            publish_order: Mutex::new(()),
         })
+    }
+}
+
+impl Inner {
+    /// Wakes the alert lane, or makes its next wait return at once.
+    pub(super) fn alerts_wake(&self) {
+        self.alerts.wake.notify_one();
+    }
+}
+
+impl AlertLane {
+    pub(super) fn lock_publish_order(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.publish_order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -73,11 +93,18 @@ impl Vigil {
         let shift_id = self.active_shift_id().ok().flatten();
         let body = RecordBody::Panic { alert: kind };
         let record = self.new_record(shift_id, self.current_location(), body);
+        let in_order = self.inner.alerts.lock_publish_order();
         let (stored, status) = self.store().append_alert(record)?;
-
-        tracing::warn!(record = %stored.id, kind = kind.code(), "alert raised");
-        self.inner.alerts.wake.notify_one();
         self.publish_alert(status.clone());
+        drop(in_order);
+
+        if kind == AlertKind::Duress {
+            // Logs can be read on the phone, so a duress alert leaves no trace there.
+            tracing::debug!(record = %stored.id, "alert raised");
+        } else {
+            tracing::warn!(record = %stored.id, kind = kind.code(), "alert raised");
+        }
+        self.inner.alerts_wake();
         Ok((stored, status))
     }
 
@@ -135,18 +162,23 @@ impl Vigil {
     /// Applies a transition durably and tells the listener if the state changed.
     async fn advance_alert(&self, id: Uuid, transition: AlertTransition) -> Result<()> {
         let now_ms = self.now_ms();
-        let changed =
-            self.blocking(move |vigil| vigil.store().advance_alert(id, transition, now_ms)).await?;
-        if let Some(status) = changed {
-            tracing::info!(record = %id, state = status.state.code(), "alert state changed");
-            self.publish_alert(status);
-        }
-        Ok(())
+        self.blocking(move |vigil| {
+            let _in_order = vigil.inner.alerts.lock_publish_order();
+            if let Some(status) = vigil.store().advance_alert(id, transition, now_ms)? {
+                tracing::info!(record = %id, state = status.state.code(), "alert state changed");
+                vigil.publish_alert(status);
+            }
+            Ok(())
+        })
+        .await
     }
 
-    /// Tells the listener of a state change. A panicking listener is logged, not
-    /// propagated, so the lane keeps running.
+    /// Tells the listener of a state change, except for duress alerts, which stay silent on
+    /// the phone. A panicking listener is logged, not propagated, so the lane keeps running.
     pub(super) fn publish_alert(&self, status: AlertStatus) {
+        if status.kind == AlertKind::Duress {
+            return;
+        }
         let listener = self
             .inner
             .alerts
@@ -190,6 +222,14 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
         let idle = active.is_empty();
 
         send_all(&vigil_now, active, &mut attempts).await;
+        let cancels_left = match send_cancel_events(&vigil_now).await {
+            Ok(left) => left,
+            Err(error) => {
+                tracing::warn!(%error, "failed to send alert cancel events; resending");
+                true
+            }
+        };
+        let idle = idle && !cancels_left;
         drop(vigil_now);
 
         if idle {
@@ -243,4 +283,45 @@ async fn send_all(
             tracing::debug!(record = %id, %error, attempt = *attempt, "alert send failed; resending");
         }
     }
+}
+
+/// Pushes the queued alert cancel events, up to a page at a time. Returns whether any are
+/// still queued.
+async fn send_cancel_events(vigil: &Vigil) -> Result<bool> {
+    let events = vigil
+        .blocking(|vigil| vigil.store().outbox_page(CANCEL_PAGE, Some("alert_cancel")))
+        .await?;
+    if events.is_empty() {
+        return Ok(false);
+    }
+
+    let token = vigil.device_token().await?;
+    let request = PushRequest { records: events };
+    let reply = vigil.inner.alerts.client.push(&token, &request).await?;
+
+    let acknowledged_at_ms = vigil.now_ms();
+    let acknowledged: Vec<Uuid> = reply
+        .acked
+        .into_iter()
+        .filter(|id| request.records.iter().any(|record| record.id == *id))
+        .collect();
+    let rejected: Vec<_> = reply
+        .rejected
+        .into_iter()
+        .filter(|rejection| request.records.iter().any(|record| record.id == rejection.id))
+        .collect();
+    let done = acknowledged.len() + rejected.len();
+    vigil
+        .blocking(move |vigil| {
+            vigil.store().mark_acknowledged(&acknowledged, acknowledged_at_ms)?;
+            for rejection in &rejected {
+                tracing::warn!(record = %rejection.id, code = %rejection.code, "the server rejected an alert cancel event");
+                let reason = format!("{}: {}", rejection.code, rejection.message);
+                vigil.store().mark_rejected(rejection.id, &reason)?;
+            }
+            Ok(())
+        })
+        .await?;
+    tracing::info!(done, "alert cancel events sent");
+    Ok(done < request.records.len())
 }

@@ -1,5 +1,6 @@
 //! [`Vigil`]: the device-side API that the apps use.
 
+mod alert_cancel;
 mod alert_lane;
 mod capture;
 mod config;

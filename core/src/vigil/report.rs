@@ -107,7 +107,9 @@ impl Vigil {
                     FenceCrossing::Entered => report.site_entries += 1,
                     FenceCrossing::Left => report.site_exits += 1,
                 },
-                RecordBody::ShiftStart { .. } | RecordBody::ShiftEnd => {}
+                RecordBody::ShiftStart { .. }
+                | RecordBody::ShiftEnd
+                | RecordBody::AlertCancel { .. } => {}
             }
         })?;
 

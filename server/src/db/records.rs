@@ -199,8 +199,12 @@ fn store(
     }
 
     insert(transaction, &id, record, now_ms)?;
-    if matches!(record.body, RecordBody::Panic { .. }) {
-        insert_alert(transaction, &id, record, now_ms)?;
+    match &record.body {
+        RecordBody::Panic { .. } => insert_alert(transaction, &id, record, now_ms)?,
+        RecordBody::AlertCancel { alert_id } => {
+            mark_alert_cancelled(transaction, *alert_id, &record.device_id, now_ms)?;
+        }
+        _ => {}
     }
     Ok(Ok(Stored::New))
 }
@@ -239,6 +243,33 @@ fn insert_alert(
     transaction.execute(
         "INSERT INTO alerts (record_id, device_id, delivered_at_ms) VALUES (?1, ?2, ?3)",
         params![id, record.device_id, now_ms],
+    )?;
+
+    // The cancel may have arrived first, when the device sent it before the alert got
+    // through.
+    transaction.execute(
+        "UPDATE alerts SET cancelled_at_ms = (
+             SELECT min(received_at_ms) FROM records
+             WHERE kind = 'alert_cancel' AND device_id = ?2
+               AND json_extract(content, '$.body.alert_id') = ?1)
+         WHERE record_id = ?1",
+        params![id, record.device_id],
+    )?;
+    Ok(())
+}
+
+/// Records the guard's cancel of an alert. The alert stays stored; a cancel of an alert
+/// the server does not have yet changes nothing, and its record is still kept.
+fn mark_alert_cancelled(
+    transaction: &Transaction<'_>,
+    alert_id: Uuid,
+    device_id: &str,
+    now_ms: i64,
+) -> Result<(), ServerError> {
+    transaction.execute(
+        "UPDATE alerts SET cancelled_at_ms = ?3
+         WHERE record_id = ?1 AND device_id = ?2 AND cancelled_at_ms IS NULL",
+        params![alert_id.to_string(), device_id, now_ms],
     )?;
     Ok(())
 }

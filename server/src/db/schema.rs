@@ -68,8 +68,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         change_seq INTEGER NOT NULL UNIQUE,
         content TEXT NOT NULL
     ) STRICT;",
-    // The operator's acknowledgement of an alert, which devices learn from their resends.
-    "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER;",
+    // The operator's acknowledgement of an alert, which devices learn from their resends,
+    // and the guard's cancel, which arrives as an `alert_cancel` record.
+    "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER;
+    ALTER TABLE alerts ADD COLUMN cancelled_at_ms INTEGER;",
 ];
 
 /// Returns the schema version this build creates.
