@@ -6,10 +6,10 @@
 //! the sync backoff does not apply to it. Opening the store and starting the lane resumes
 //! every alert that a previous run stored but did not finish.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, JoinSet};
@@ -198,11 +198,26 @@ impl Vigil {
     }
 }
 
-/// The lane's loop: send every active alert, then sleep for the resend interval or until
-/// a new alert wakes it. It holds the `Vigil` only while it works, so dropping the app's
-/// last clone ends it.
+/// What one send task of the lane did.
+enum SendResult {
+    /// An alert send, started at `started`.
+    Alert { id: Uuid, started: Instant, result: Result<PanicResponse> },
+    /// A push of cancel events; `Ok(true)` when more are queued.
+    Cancels(Result<bool>),
+}
+
+/// The lane's loop. Each alert is sent when it is due: at once when the lane first sees
+/// it, then one resend interval after the start of its previous attempt. Sends run as
+/// their own tasks, so a slow request for one alert never holds up a new one. The loop
+/// holds the `Vigil` only while it reads the store, so dropping the app's last clone ends
+/// it, and with it the sends in progress.
 async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
+    let mut due: HashMap<Uuid, Instant> = HashMap::new();
     let mut attempts: HashMap<Uuid, u32> = HashMap::new();
+    let mut in_flight: HashSet<Uuid> = HashSet::new();
+    let mut cancels_in_flight = false;
+    let mut cancels_due = Instant::now();
+    let mut sends: JoinSet<SendResult> = JoinSet::new();
 
     loop {
         let Some(inner) = vigil.upgrade() else {
@@ -210,6 +225,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
         };
         let vigil_now = Vigil { inner };
         let interval = Duration::from_millis(vigil_now.config().alert_resend_interval_ms);
+        let now = Instant::now();
 
         let active = match vigil_now.blocking(|vigil| vigil.store().active_alerts()).await {
             Ok(active) => active,
@@ -218,70 +234,112 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
                 Vec::new()
             }
         };
-        attempts.retain(|id, _| active.iter().any(|(record, _)| record.id == *id));
-        let idle = active.is_empty();
+        due.retain(|id, _| active.iter().any(|(record, _)| record.id == *id));
+        attempts.retain(|id, _| due.contains_key(id));
 
-        send_all(&vigil_now, active, &mut attempts).await;
-        let cancels_left = match send_cancel_events(&vigil_now).await {
-            Ok(left) => left,
-            Err(error) => {
-                tracing::warn!(%error, "failed to send alert cancel events; resending");
-                true
+        for (record, _) in active {
+            let id = record.id;
+            let when = *due.entry(id).or_insert(now);
+            if when > now || in_flight.contains(&id) {
+                continue;
             }
-        };
-        let idle = idle && !cancels_left;
+            in_flight.insert(id);
+            let vigil = vigil_now.clone();
+            sends.spawn(async move {
+                let started = Instant::now();
+                let result = vigil.send_alert(&record).await;
+                SendResult::Alert { id, started, result }
+            });
+        }
+        if !cancels_in_flight && cancels_due <= now {
+            cancels_in_flight = true;
+            let vigil = vigil_now.clone();
+            sends.spawn(async move { SendResult::Cancels(send_cancel_events(&vigil).await) });
+        }
         drop(vigil_now);
 
-        if idle {
-            wake.notified().await;
-        } else {
-            tokio::select! {
-                () = tokio::time::sleep(interval) => {}
-                () = wake.notified() => {}
+        let next_due = due
+            .iter()
+            .filter(|(id, _)| !in_flight.contains(*id))
+            .map(|(_, when)| *when)
+            .chain((!cancels_in_flight).then_some(cancels_due).filter(|when| *when > now))
+            .min();
+        tokio::select! {
+            () = wake.notified() => {
+                // A wake may come from a new cancel event too.
+                if !cancels_in_flight {
+                    cancels_due = Instant::now();
+                }
+            }
+            () = sleep_until(next_due) => {}
+            Some(joined) = sends.join_next(), if !sends.is_empty() => {
+                match joined {
+                    Ok(SendResult::Alert { id, started, result }) => {
+                        in_flight.remove(&id);
+                        due.insert(id, started + interval);
+                        let attempt = attempts.entry(id).or_default();
+                        *attempt += 1;
+                        if let Err(error) = result {
+                            log_send_failure(id, *attempt, &error);
+                            forget_refused_token(&vigil, &error).await;
+                        }
+                    }
+                    Ok(SendResult::Cancels(result)) => {
+                        cancels_in_flight = false;
+                        let more = result.unwrap_or_else(|error| {
+                            tracing::warn!(%error, "failed to send alert cancel events; resending");
+                            true
+                        });
+                        cancels_due = if more { Instant::now() + interval } else { far_future() };
+                    }
+                    Err(error) => {
+                        // The task's alert stays in `in_flight` until the next wake, so it
+                        // is not lost: clear everything and let the next round resend.
+                        tracing::error!(%error, "an alert send task failed; resending");
+                        in_flight.clear();
+                        cancels_in_flight = false;
+                    }
+                }
             }
         }
     }
 }
 
-/// Sends the alerts concurrently, so one slow request does not hold up the others.
-async fn send_all(
-    vigil: &Vigil,
-    active: Vec<(Record, AlertStatus)>,
-    attempts: &mut HashMap<Uuid, u32>,
-) {
-    let mut sends = JoinSet::new();
-    for (record, status) in active {
-        let vigil = vigil.clone();
-        sends.spawn(async move {
-            let result = vigil.send_alert(&record).await;
-            (record.id, status.state, result)
-        });
+/// Sleeps until `when`, or forever when there is nothing due.
+async fn sleep_until(when: Option<Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(when.into()).await,
+        None => std::future::pending().await,
     }
+}
 
-    while let Some(joined) = sends.join_next().await {
-        let Ok((id, state, result)) = joined else {
-            tracing::error!("an alert send task failed; the next round retries it");
-            continue;
-        };
-        let attempt = attempts.entry(id).or_default();
-        *attempt += 1;
+/// A time far enough ahead to mean "not due", without overflowing `Instant`.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
 
-        let Err(error) = result else {
-            continue;
-        };
-        if is_unauthorized(&error) {
-            let forget = vigil.blocking(|vigil| vigil.store().delete_setting(DEVICE_TOKEN));
-            if let Err(error) = forget.await {
-                tracing::error!(%error, "failed to forget the refused device token");
-            }
-        }
-        // Log the 1st, 2nd, 4th, 8th... failure of an alert at warn, so that a long outage
-        // does not flood the log.
-        if attempt.is_power_of_two() {
-            tracing::warn!(record = %id, %error, attempt = *attempt, state = state.code(), "alert send failed; resending");
-        } else {
-            tracing::debug!(record = %id, %error, attempt = *attempt, "alert send failed; resending");
-        }
+/// Logs the 1st, 2nd, 4th, 8th... failed attempt of an alert at warn, so that a long
+/// outage does not flood the log.
+fn log_send_failure(id: Uuid, attempt: u32, error: &crate::Error) {
+    if attempt.is_power_of_two() {
+        tracing::warn!(record = %id, %error, attempt, "alert send failed; resending");
+    } else {
+        tracing::debug!(record = %id, %error, attempt, "alert send failed; resending");
+    }
+}
+
+/// Forgets a device token the server refused, so that the next attempt enrolls again.
+async fn forget_refused_token(vigil: &Weak<Inner>, error: &crate::Error) {
+    if !is_unauthorized(error) {
+        return;
+    }
+    let Some(inner) = vigil.upgrade() else {
+        return;
+    };
+    let vigil = Vigil { inner };
+    let forget = vigil.blocking(|vigil| vigil.store().delete_setting(DEVICE_TOKEN));
+    if let Err(error) = forget.await {
+        tracing::error!(%error, "failed to forget the refused device token");
     }
 }
 
