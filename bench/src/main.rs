@@ -1,6 +1,7 @@
 //! `vigil-bench`: measures Vigil next to a baseline in the same run, so the ratios hold on
 //! a shared, noisy machine. Run with `cargo run --release -p vigil-bench`.
 
+mod alerts;
 mod attachment;
 mod capture;
 mod location;
@@ -18,6 +19,9 @@ struct Options {
     /// the median round is reported.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Alerts raised per loopback case of the alerts benchmark.
+    #[arg(long, default_value_t = 1_000)]
+    alerts: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,6 +31,7 @@ enum Which {
     Location,
     Sync,
     Attachment,
+    Alerts,
 }
 
 fn main() {
@@ -48,6 +53,9 @@ fn main() {
     }
     if matches!(options.which, Which::All | Which::Attachment) {
         attachment::run(options.rounds);
+    }
+    if matches!(options.which, Which::All | Which::Alerts) {
+        runtime.block_on(alerts::run(options.alerts));
     }
 }
 

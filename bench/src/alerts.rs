@@ -1,0 +1,182 @@
+//! Time from `raise_panic` to the SOC's delivery acknowledgement, next to a bare HTTP round
+//! trip to the same server, on loopback and through a proxy that emulates a poor mobile
+//! link.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use uuid::Uuid;
+use vigil_core::alert::{AlertListener, AlertState, AlertStatus};
+use vigil_core::model::{Fix, FixSource};
+use vigil_core::{Config, Vigil};
+use vigil_server::{RunningServer, ServerConfig};
+
+#[path = "../../tests/tests/panic_support/proxy.rs"]
+#[allow(dead_code)]
+mod proxy;
+
+/// Records queued on the device for the backlog case.
+const BACKLOG: usize = 10_000;
+
+/// Alerts raised through the poor link; each takes seconds, so fewer than on loopback.
+const POOR_LINK_ALERTS: usize = 30;
+
+const T0: i64 = 1_764_806_400_000;
+
+/// Resend interval on loopback. Delivered alerts are resent until an operator acknowledges
+/// them, and nobody does in this benchmark, so a long interval keeps the resends of 1,000
+/// alerts from competing with new ones. No loopback send fails, so nothing waits for it.
+const LOOPBACK_INTERVAL: u64 = 60_000;
+
+/// Sends the time each alert was delivered.
+struct Deliveries(mpsc::UnboundedSender<(Uuid, Instant)>);
+
+impl AlertListener for Deliveries {
+    fn on_alert_state(&self, status: AlertStatus) {
+        if status.state == AlertState::Delivered {
+            let _ = self.0.send((status.record_id, Instant::now()));
+        }
+    }
+}
+
+pub async fn run(alerts: usize) {
+    let folder = tempfile::tempdir().expect("failed to create a temp folder");
+    let server = start_server(&folder).await;
+
+    let round_trips = bare_round_trips(&server.url(), alerts).await;
+    let without_backlog =
+        raise_and_wait(&folder, "idle", &server.url(), alerts, 0, LOOPBACK_INTERVAL).await;
+    let with_backlog =
+        raise_and_wait(&folder, "backlog", &server.url(), alerts, BACKLOG, LOOPBACK_INTERVAL).await;
+
+    println!("alerts: {alerts} alerts per case, one at a time, loopback");
+    print_percentiles("bare HTTP round trip (GET /v1/health)", &round_trips);
+    print_percentiles("raise_panic -> delivered, empty outbox", &without_backlog);
+    print_percentiles(&format!("raise_panic -> delivered, {BACKLOG} queued"), &with_backlog);
+    println!(
+        "  ratio p99 with backlog / bare round trip p99:      {:>8.1}x",
+        percentile(&with_backlog, 0.99) / percentile(&round_trips, 0.99)
+    );
+
+    let faults = proxy::Faults {
+        latency: Duration::from_millis(300),
+        jitter: Duration::from_millis(150),
+        bytes_per_second: Some(64 * 1024),
+        reset_after: Some(Duration::from_secs(5)),
+        ..proxy::Faults::default()
+    };
+    let link = proxy::FaultProxy::start(server.addr(), faults).await;
+    let poor_round_trips = bare_round_trips(&link.url(), POOR_LINK_ALERTS).await;
+    let default_interval = Config::new("d", "g", "http://127.0.0.1", "c").alert_resend_interval_ms;
+    let poor =
+        raise_and_wait(&folder, "poor", &link.url(), POOR_LINK_ALERTS, 0, default_interval).await;
+    println!(
+        "alerts: {POOR_LINK_ALERTS} alerts through the proxy (300 +/- 150 ms per chunk, 64 KB/s, \
+         connections reset after 5 s)"
+    );
+    print_mean_p95("bare HTTP round trip (GET /v1/health)", &poor_round_trips);
+    print_mean_p95("raise_panic -> delivered", &poor);
+    println!("  delivered: {} of {POOR_LINK_ALERTS}", poor.len());
+}
+
+async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
+    let config = ServerConfig {
+        database: folder.path().join("soc.db"),
+        enrollment_code: "bench".into(),
+        sites: Vec::new(),
+    };
+    vigil_server::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("failed to start the server")
+}
+
+/// Times `count` GET /v1/health requests on one kept-alive client, in milliseconds.
+async fn bare_round_trips(url: &str, count: usize) -> Vec<f64> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("failed to build an HTTP client");
+    let mut times = Vec::with_capacity(count);
+    while times.len() < count {
+        let started = Instant::now();
+        let reply = client.get(format!("{url}/v1/health")).send().await;
+        if let Ok(reply) = reply
+            && reply.bytes().await.is_ok()
+        {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    times
+}
+
+/// Raises `count` alerts one after another on a fresh device with `backlog` queued fix
+/// records, and returns each alert's time to delivery in milliseconds.
+async fn raise_and_wait(
+    folder: &tempfile::TempDir,
+    name: &str,
+    url: &str,
+    count: usize,
+    backlog: usize,
+    resend_interval_ms: u64,
+) -> Vec<f64> {
+    let mut config = Config::new(format!("bench-{name}"), "bench-guard", url, "bench");
+    config.alert_resend_interval_ms = resend_interval_ms;
+    let vigil = Vigil::open(folder.path().join(format!("{name}.db")), config)
+        .expect("failed to open the device");
+    if backlog > 0 {
+        let fixes = (0..backlog as i64).map(|n| fix(T0 + n * 1_000)).collect();
+        vigil.record_fixes(fixes).expect("failed to queue the backlog");
+    }
+    let (sender, mut deliveries) = mpsc::unbounded_channel();
+    vigil.set_alert_listener(Some(Arc::new(Deliveries(sender))));
+    vigil.start_alert_lane(&tokio::runtime::Handle::current());
+
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let record = vigil.raise_panic().expect("failed to store an alert");
+        loop {
+            let (id, at) = deliveries.recv().await.expect("the listener is gone");
+            if id == record.id {
+                times.push((at - started).as_secs_f64() * 1000.0);
+                break;
+            }
+        }
+    }
+    times
+}
+
+fn fix(time_ms: i64) -> Fix {
+    Fix {
+        latitude: -23.55,
+        longitude: -46.633,
+        accuracy_m: 8.0,
+        altitude_m: None,
+        speed_mps: None,
+        bearing_deg: None,
+        source: FixSource::Gnss,
+        mock: false,
+        fix_time_ms: time_ms,
+    }
+}
+
+fn percentile(values: &[f64], fraction: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((sorted.len() as f64 * fraction).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn print_percentiles(what: &str, times: &[f64]) {
+    println!(
+        "  {what:<50} p50 {:>8.2} ms   p99 {:>8.2} ms",
+        percentile(times, 0.50),
+        percentile(times, 0.99)
+    );
+}
+
+fn print_mean_p95(what: &str, times: &[f64]) {
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!("  {what:<50} mean {:>8.0} ms   p95 {:>8.0} ms", mean, percentile(times, 0.95));
+}
