@@ -145,11 +145,18 @@ impl Vigil {
     /// Returns the reply.
     pub(super) async fn send_alert(&self, record: &Record) -> Result<PanicResponse> {
         let id = record.id;
-        self.advance_alert(id, AlertTransition::Sent).await?;
-
-        let token = self.device_token().await?;
         let request = PanicRequest { record: record.clone() };
-        let reply = self.inner.alerts.client.panic(&token, &request).await?;
+
+        // Recording "sent" costs a disk sync, so it runs beside the request instead of
+        // before it; both finish before the delivery is recorded.
+        let sent = self.advance_alert(id, AlertTransition::Sent);
+        let post = async {
+            let token = self.device_token().await?;
+            self.inner.alerts.client.panic(&token, &request).await
+        };
+        let (sent, reply) = tokio::join!(sent, post);
+        sent?;
+        let reply = reply?;
 
         let delivered_at_ms = reply.delivered_at_ms;
         self.advance_alert(id, AlertTransition::Delivered { delivered_at_ms }).await?;
