@@ -4,9 +4,11 @@
 //! - `vigil replay --track FILE` plays a recorded GPX or NMEA track through the core.
 //! - `vigil serve` runs the reference SOC server until Ctrl-C.
 //! - `vigil tag-key` creates the SOC's tag signing keys and signs checkpoint tags.
+//! - `vigil alerts list` and `vigil alerts ack ID` show and acknowledge a server's alerts.
 //!
 //! Logs go to stderr; set `RUST_LOG` (for example `RUST_LOG=info`) to see more.
 
+mod alerts;
 mod demo;
 mod error;
 mod replay;
@@ -100,6 +102,11 @@ enum Command {
     /// Create the SOC's Ed25519 keys for signed checkpoint tags, and sign tags.
     #[command(subcommand)]
     TagKey(TagKeyCommand),
+    /// Show or acknowledge the alerts stored by a reference server, on the server machine.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +137,31 @@ enum TagKeyCommand {
         /// The checkpoint's id within the site.
         #[arg(long)]
         checkpoint: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsAction {
+    /// List the active alerts (neither acknowledged nor cancelled), oldest first.
+    List {
+        /// The server's SQLite database file.
+        #[arg(long, value_name = "PATH", default_value = "vigil-server.db")]
+        database: PathBuf,
+        /// List acknowledged and cancelled alerts too.
+        #[arg(long)]
+        all: bool,
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge an alert: the device learns of it from its next resend, within its
+    /// resend interval (2 s by default).
+    Ack {
+        /// The alert's record id, as `vigil alerts list` prints it.
+        id: String,
+        /// The server's SQLite database file.
+        #[arg(long, value_name = "PATH", default_value = "vigil-server.db")]
+        database: PathBuf,
     },
 }
 
@@ -164,6 +196,7 @@ fn main() -> ExitCode {
         Command::Replay { .. } => "warn",
         Command::Demo { .. } => "error",
         Command::TagKey(_) => "warn",
+        Command::Alerts { .. } => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -217,6 +250,16 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::TagKey(command) => run_tag_key(command),
+        Command::Alerts { action: AlertsAction::List { database, all, json } } => {
+            let alerts = alerts::list(&database, all)?;
+            print(&alerts, json, || alerts::to_text(&alerts))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Alerts { action: AlertsAction::Ack { id, database } } => {
+            let acknowledged_at_ms = alerts::acknowledge(&database, &id)?;
+            println!("alert {id} acknowledged at {acknowledged_at_ms} ms");
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -53,6 +53,10 @@ pub enum ServerError {
     #[error("{0}")]
     Encode(String),
 
+    /// No stored alert has this record id.
+    #[error("alert {0} not found; list the stored alerts to find its id")]
+    AlertNotFound(uuid::Uuid),
+
     /// A database task on the blocking thread pool panicked or was cancelled.
     #[error("a database task failed: {0}")]
     Task(String),

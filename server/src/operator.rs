@@ -20,7 +20,7 @@ use crate::error::ServerError;
 ///
 /// # Errors
 ///
-/// [`ServerError::InvalidConfig`] if no alert has this id; [`ServerError::Database`] if the
+/// [`ServerError::AlertNotFound`] if no alert has this id; [`ServerError::Database`] if the
 /// file cannot be opened or written; [`ServerError::Corrupt`] if no server of this version
 /// has created its schema.
 pub fn acknowledge_alert(
@@ -38,11 +38,7 @@ pub fn acknowledge_alert(
         })
         .optional()?;
     let acknowledged_at_ms = match existing {
-        None => {
-            return Err(ServerError::InvalidConfig(format!(
-                "alert {record_id} not found; list the stored alerts to find its id"
-            )));
-        }
+        None => return Err(ServerError::AlertNotFound(record_id)),
         Some(Some(first)) => first,
         Some(None) => {
             transaction.execute(

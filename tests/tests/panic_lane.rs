@@ -63,7 +63,7 @@ async fn alert_goes_through_every_state() {
     assert_eq!(again, acknowledged_at_ms, "a second acknowledgement keeps the first time");
     assert!(device.store().active_alerts().unwrap().is_empty());
     let unknown = vigil_server::acknowledge_alert(server.database(), uuid::Uuid::now_v7(), 1);
-    assert!(unknown.is_err(), "{unknown:?}");
+    assert!(matches!(unknown, Err(vigil_server::ServerError::AlertNotFound(_))), "{unknown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

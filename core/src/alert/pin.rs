@@ -17,7 +17,7 @@ const HASH_LEN: usize = 32;
 /// Shortest and longest PIN accepted, in digits.
 pub const PIN_DIGITS: std::ops::RangeInclusive<usize> = 4..=8;
 
-/// What a PIN entered to cancel an alert turned out to be.
+/// The result of checking a PIN entered to cancel an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PinMatch {
     /// The cancel PIN.

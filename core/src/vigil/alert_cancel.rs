@@ -54,7 +54,7 @@ impl Vigil {
         }
 
         // NOTE: wrong PINs are not counted, so nothing stops someone holding the phone from
-        // trying every PIN; the SOC sees only the alert staying active.
+        // trying every PIN, and the SOC gets no sign of the attempts.
         let matched = hashes.check(pin);
         if matched == PinMatch::Wrong {
             return Err(Error::invalid("pin", "does not match"));
