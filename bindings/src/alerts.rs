@@ -62,6 +62,28 @@ pub trait AlertListener: Send + Sync {
     fn on_alert_state(&self, status: AlertStatus);
 }
 
+/// The platform's location service, as far as alerts need it.
+///
+/// While an alert is active, Vigil asks for high-accuracy fixes (on Android, for example,
+/// `Priority.PRIORITY_HIGH_ACCURACY` with a short interval), and the app keeps passing them
+/// to `record_fixes`; Vigil sends the newest one to the SOC at each resend. Vigil calls it
+/// on its own threads, only when the wanted mode changes.
+#[uniffi::export(with_foreign)]
+pub trait LocationRequester: Send + Sync {
+    /// Called with `true` when the first alert becomes active, and with `false` when the
+    /// last active alert is acknowledged or cancelled.
+    fn set_high_accuracy(&self, enabled: bool);
+}
+
+/// Forwards the core's location requests to the app's location service.
+pub(crate) struct ForeignLocation(pub(crate) Arc<dyn LocationRequester>);
+
+impl core_alert::LocationRequester for ForeignLocation {
+    fn set_high_accuracy(&self, enabled: bool) {
+        self.0.set_high_accuracy(enabled);
+    }
+}
+
 /// Forwards the core's callbacks to the app's listener.
 pub(crate) struct ForeignListener(pub(crate) Arc<dyn AlertListener>);
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
 use uuid_text::parse_record_id;
 
-pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus};
+pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester};
 pub use error::VigilError;
 pub use types::*;
 
@@ -303,6 +303,16 @@ impl Vigil {
             Arc::new(alerts::ForeignListener(listener)) as Arc<dyn vigil_core::alert::AlertListener>
         });
         self.core.set_alert_listener(adapter);
+    }
+
+    /// Sets the platform's location service, which Vigil asks for high-accuracy fixes while
+    /// an alert is active; `null` removes it.
+    pub fn set_location_requester(&self, requester: Option<Arc<dyn LocationRequester>>) {
+        let adapter = requester.map(|requester| {
+            Arc::new(alerts::ForeignLocation(requester))
+                as Arc<dyn vigil_core::alert::LocationRequester>
+        });
+        self.core.set_location_requester(adapter);
     }
 
     /// Sends the outbox (panic alerts first) and pulls new assignments, retrying with

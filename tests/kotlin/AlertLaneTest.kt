@@ -17,6 +17,7 @@ import uniffi.vigil_ffi.AlertKind
 import uniffi.vigil_ffi.AlertListener
 import uniffi.vigil_ffi.AlertState
 import uniffi.vigil_ffi.AlertStatus
+import uniffi.vigil_ffi.LocationRequester
 import uniffi.vigil_ffi.Vigil
 import uniffi.vigil_ffi.VigilConfig
 import uniffi.vigil_ffi.VigilException
@@ -110,6 +111,13 @@ class AlertLaneTest {
         val recorder = Recorder()
         device.setAlertListener(recorder)
 
+        val requests = Collections.synchronizedList(mutableListOf<Boolean>())
+        device.setLocationRequester(object : LocationRequester {
+            override fun setHighAccuracy(enabled: Boolean) {
+                requests.add(enabled)
+            }
+        })
+
         val raised = device.raiseAlert(AlertKind.MAN_DOWN)
         assertEquals(AlertState.STORED, raised.state)
         assertEquals(AlertKind.MAN_DOWN, raised.kind)
@@ -119,6 +127,7 @@ class AlertLaneTest {
         assertNotNull(delivered.deliveredAtMs)
         assertEquals(listOf(AlertState.STORED, AlertState.SENT, AlertState.DELIVERED), recorder.states(raised.recordId))
         assertEquals(delivered, device.alertStatus(raised.recordId))
+        assertEquals(listOf(true), synchronized(requests) { requests.toList() }, "high accuracy while the alert is active")
         device.close()
     }
 

@@ -196,3 +196,57 @@ async fn alert_with_location_off() {
     assert_eq!(stored[0].location, record.location);
     assert_eq!(stored[0].body, RecordBody::Panic { alert: AlertKind::Panic });
 }
+
+/// Records every mode the lane requests from the fake location service.
+#[derive(Default)]
+struct FakeLocation {
+    requests: std::sync::Mutex<Vec<bool>>,
+}
+
+impl vigil_core::alert::LocationRequester for FakeLocation {
+    fn set_high_accuracy(&self, enabled: bool) {
+        self.requests.lock().unwrap().push(enabled);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_alert_sends_location_updates() {
+    let server_folder = tempfile::tempdir().unwrap();
+    let device_folder = tempfile::tempdir().unwrap();
+    let server = start_server(server_folder.path(), "127.0.0.1:0".parse().unwrap()).await;
+    let (device, recorder) = open_device(device_folder.path(), device_config(&server.url()));
+    let location = std::sync::Arc::new(FakeLocation::default());
+    device.set_location_requester(Some(location.clone()));
+    let now = SystemClock.now_ms();
+    let backlog: Vec<_> = (0..1_000).map(|n| fix(now - 10_000 + n * 10)).collect();
+    device.record_fixes(backlog).unwrap();
+
+    let (record, _) = device.raise_alert(AlertKind::Panic).unwrap();
+    assert!(matches!(record.location, Location::Fix(_)), "the alert carries the newest fix");
+    recorder.wait_for(record.id, AlertState::Delivered).await;
+    let moved = device.record_fixes(vec![fix(SystemClock.now_ms())]).unwrap();
+    let vigil_core::FixOutcome::Stored { id: update, .. } = moved[0] else {
+        panic!("{moved:?}");
+    };
+
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let stored = server.store().unwrap().records_for_device("device-alert").unwrap();
+        if stored.iter().any(|stored| stored.id == update) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the location update never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(device.store().sync_counts().unwrap().pending >= 999, "the backlog waits for sync");
+    assert_eq!(*location.requests.lock().unwrap(), [true]);
+
+    vigil_server::acknowledge_alert(server.database(), record.id, SystemClock.now_ms()).unwrap();
+    recorder.wait_for(record.id, AlertState::Acknowledged).await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while location.requests.lock().unwrap().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "high accuracy was never released");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*location.requests.lock().unwrap(), [true, false]);
+}

@@ -95,3 +95,15 @@ pub trait AlertListener: Send + Sync {
     /// Called once for each state an alert enters.
     fn on_alert_state(&self, status: AlertStatus);
 }
+
+/// The shell's location service, as far as alerts need it.
+///
+/// While an alert is active, Vigil asks for high-accuracy fixes, so that the SOC gets
+/// location updates that place the guard precisely; when no alert is active any more, it
+/// asks the shell to return to its normal mode. Vigil calls it from its own runtime
+/// threads, only when the wanted mode changes.
+pub trait LocationRequester: Send + Sync {
+    /// Called with `true` when the first alert becomes active, and with `false` when the
+    /// last active alert is acknowledged or cancelled.
+    fn set_high_accuracy(&self, enabled: bool);
+}

@@ -135,6 +135,21 @@ impl Store {
         Ok(alerts)
     }
 
+    /// Returns the newest fix record still waiting in the outbox, if any: the location
+    /// update the alert lane sends while an alert is active.
+    pub fn newest_queued_fix(&self) -> Result<Option<Record>> {
+        let connection = self.lock();
+        let body: Option<String> = connection
+            .query_row(
+                "SELECT records.body FROM outbox JOIN records ON records.id = outbox.record_id
+                 WHERE records.kind = 'fix' ORDER BY outbox.seq DESC LIMIT 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        body.map(|body| Ok(serde_json::from_str(&body)?)).transpose()
+    }
+
     /// Moves an alert forward, durably. Returns the new status, or `None` when the alert
     /// is already in that state or past it, or cancelled, so that a late or repeated reply
     /// changes nothing.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::sync::DEVICE_TOKEN;
 use super::{Inner, Vigil};
-use crate::alert::{AlertListener, AlertStatus};
+use crate::alert::{AlertListener, AlertState, AlertStatus, LocationRequester};
 use crate::error::Result;
 use crate::model::{AlertKind, Record, RecordBody};
 use crate::protocol::{PanicRequest, PanicResponse, PushRequest};
@@ -36,6 +36,8 @@ pub(super) struct AlertLane {
     wake: Arc<Notify>,
     /// The app's listener, if it set one.
     listener: Mutex<Option<Arc<dyn AlertListener>>>,
+    /// The shell's location service, if it set one.
+    location: Mutex<Option<Arc<dyn LocationRequester>>>,
     /// The running lane task, if it was started.
     task: Mutex<Option<AbortHandle>>,
     /// Held from a state change until the listener has been told of it, so that the
@@ -49,6 +51,7 @@ impl AlertLane {
             client: SyncClient::new(server_url, timeout)?,
             wake: Arc::new(Notify::new()),
             listener: Mutex::new(None),
+            location: Mutex::new(None),
             task: Mutex::new(None),
             publish_order: Mutex::new(()),
         })
@@ -122,6 +125,14 @@ impl Vigil {
     pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {
         *self.inner.alerts.listener.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
             listener;
+    }
+
+    /// Sets the shell's location service, which Vigil asks for high-accuracy fixes while an
+    /// alert is active; `None` removes it.
+    pub fn set_location_requester(&self, requester: Option<Arc<dyn LocationRequester>>) {
+        *self.inner.alerts.location.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            requester;
+        self.inner.alerts_wake();
     }
 
     /// Starts the alert lane on `runtime`, unless it runs already. It first sends every
@@ -211,6 +222,8 @@ enum SendResult {
     Alert { id: Uuid, started: Instant, result: Result<PanicResponse> },
     /// A push of cancel events; `Ok(true)` when more are queued.
     Cancels(Result<bool>),
+    /// A push of the newest queued fix while an alert is active.
+    LocationUpdate(Result<()>),
 }
 
 /// The lane's loop. Each alert is sent when it is due: at once when the lane first sees
@@ -225,6 +238,9 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
     let mut cancels_in_flight = false;
     let mut cancels_due = Instant::now();
     let mut sends: JoinSet<SendResult> = JoinSet::new();
+    let mut high_accuracy: Option<bool> = None;
+    let mut update_in_flight = false;
+    let mut update_due = Instant::now();
 
     loop {
         let Some(inner) = vigil.upgrade() else {
@@ -242,6 +258,15 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             }
         };
         due.retain(|id, _| active.iter().any(|(record, _)| record.id == *id));
+        let alerting = active.iter().any(|(_, status)| status.state != AlertState::Cancelled);
+        request_high_accuracy(&vigil_now, alerting, &mut high_accuracy);
+        if alerting && !update_in_flight && update_due <= now {
+            update_in_flight = true;
+            let vigil = vigil_now.clone();
+            sends.spawn(
+                async move { SendResult::LocationUpdate(send_location_update(&vigil).await) },
+            );
+        }
         attempts.retain(|id, _| due.contains_key(id));
 
         for (record, _) in active {
@@ -270,6 +295,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             .filter(|(id, _)| !in_flight.contains(*id))
             .map(|(_, when)| *when)
             .chain((!cancels_in_flight).then_some(cancels_due).filter(|when| *when > now))
+            .chain((alerting && !update_in_flight).then_some(update_due))
             .min();
         tokio::select! {
             () = wake.notified() => {
@@ -291,6 +317,13 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
                             forget_refused_token(&vigil, &error).await;
                         }
                     }
+                    Ok(SendResult::LocationUpdate(result)) => {
+                        update_in_flight = false;
+                        update_due = Instant::now() + interval;
+                        if let Err(error) = result {
+                            tracing::debug!(%error, "alert location update failed; resending");
+                        }
+                    }
                     Ok(SendResult::Cancels(result)) => {
                         cancels_in_flight = false;
                         let more = result.unwrap_or_else(|error| {
@@ -305,6 +338,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
                         tracing::error!(%error, "an alert send task failed; resending");
                         in_flight.clear();
                         cancels_in_flight = false;
+                        update_in_flight = false;
                     }
                 }
             }
@@ -389,4 +423,41 @@ async fn send_cancel_events(vigil: &Vigil) -> Result<bool> {
         .await?;
     tracing::info!(done, "alert cancel events sent");
     Ok(done < request.records.len())
+}
+
+/// Tells the shell's location service when the wanted mode changes. `last` is the mode
+/// last requested, `None` before the first request.
+fn request_high_accuracy(vigil: &Vigil, wanted: bool, last: &mut Option<bool>) {
+    if *last == Some(wanted) || (last.is_none() && !wanted) {
+        return;
+    }
+    let requester =
+        vigil.inner.alerts.location.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+    let Some(requester) = requester else {
+        return;
+    };
+    let call = std::panic::catch_unwind(AssertUnwindSafe(|| requester.set_high_accuracy(wanted)));
+    if call.is_err() {
+        tracing::error!("the location requester panicked; the alert lane goes on");
+    }
+    *last = Some(wanted);
+}
+
+/// Pushes the newest queued fix on the alert lane, so that the SOC follows the guard while
+/// an alert is active even when the outbox holds a backlog. Older queued fixes wait for
+/// sync.
+async fn send_location_update(vigil: &Vigil) -> Result<()> {
+    let Some(fix) = vigil.blocking(|vigil| vigil.store().newest_queued_fix()).await? else {
+        return Ok(());
+    };
+    let token = vigil.device_token().await?;
+    let id = fix.id;
+    let reply = vigil.inner.alerts.client.push(&token, &PushRequest { records: vec![fix] }).await?;
+    if reply.acked.contains(&id) {
+        let acknowledged_at_ms = vigil.now_ms();
+        vigil
+            .blocking(move |vigil| vigil.store().mark_acknowledged(&[id], acknowledged_at_ms))
+            .await?;
+    }
+    Ok(())
 }
