@@ -26,6 +26,7 @@ async fn operator_acknowledges_alert() {
         database: database.clone(),
         enrollment_code: "code".into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut device_config = Config::new("phone-9", "guard-9", server.url(), "code");

@@ -26,6 +26,7 @@ pub async fn start_server(folder: &Path, addr: SocketAddr) -> RunningServer {
         database: folder.join("soc.db"),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }
