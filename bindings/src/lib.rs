@@ -74,6 +74,17 @@ pub struct VigilConfig {
     /// Time limit of one alert request, in milliseconds.
     #[uniffi(default = 5000)]
     pub alert_request_timeout_ms: u64,
+    /// Distance, in metres, from the last stored fix past which a trusted fix is stored;
+    /// 0 stores every fix. Flagged fixes are always stored.
+    #[uniffi(default = 5.0)]
+    pub storage_min_distance_m: f64,
+    /// Maximum time, in milliseconds, between stored fixes while the guard is not moving.
+    #[uniffi(default = 30000)]
+    pub storage_max_interval_ms: i64,
+    /// Change of heading, in degrees (above 0, at most 180), past which a trusted fix is
+    /// stored, so corners stay on the track.
+    #[uniffi(default = 30.0)]
+    pub storage_min_heading_change_deg: f64,
 }
 
 impl From<VigilConfig> for vigil_core::Config {
@@ -90,6 +101,11 @@ impl From<VigilConfig> for vigil_core::Config {
         core.request_timeout_ms = config.request_timeout_ms;
         core.alert_resend_interval_ms = config.alert_resend_interval_ms;
         core.alert_request_timeout_ms = config.alert_request_timeout_ms;
+        core.storage_rate = vigil_core::location::StorageRate {
+            min_distance_m: config.storage_min_distance_m,
+            max_interval_ms: config.storage_max_interval_ms,
+            min_heading_change_deg: config.storage_min_heading_change_deg,
+        };
         core
     }
 }

@@ -63,6 +63,9 @@ pub enum FixOutcome {
         /// Why it is invalid.
         reason: String,
     },
+    /// Checked and trusted, but not stored because it adds nothing to the track at the
+    /// configured storage rate. It still counts as the current location.
+    Skipped,
 }
 
 /// How serious an incident is.
@@ -375,6 +378,7 @@ impl From<vigil_core::FixOutcome> for FixOutcome {
             vigil_core::FixOutcome::Rejected { field, reason } => {
                 FixOutcome::Rejected { field, reason }
             }
+            vigil_core::FixOutcome::Skipped => FixOutcome::Skipped,
         }
     }
 }

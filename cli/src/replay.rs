@@ -54,6 +54,9 @@ pub struct InputSummary {
     pub positions: usize,
     /// Fixes passed to the core.
     pub fixes_offered: usize,
+    /// Trusted fixes the core checked but did not store, because they added nothing to
+    /// the track at its default storage rate (5 m, 30 s, 30°).
+    pub fixes_skipped: usize,
     /// Fixes whose accuracy is HDOP × 5 m, an estimate.
     pub accuracy_from_hdop: usize,
     /// Fixes that got the default accuracy of a handheld receiver.
@@ -83,6 +86,7 @@ impl ReplayReport {
         let _ = writeln!(out, "Replay of {} ({})", input.file, input.format);
         field(&mut out, "positions read", input.positions);
         field(&mut out, "fixes offered", input.fixes_offered);
+        field(&mut out, "fixes checked, not stored", input.fixes_skipped);
         let accuracy = format!(
             "{} from HDOP × {} m (an estimate), {} at the {} m default",
             input.accuracy_from_hdop,
@@ -157,6 +161,7 @@ pub fn run(options: &ReplayOptions) -> Result<ReplayReport, CliError> {
         format: track.format,
         positions: track.points.len(),
         fixes_offered: player.offered,
+        fixes_skipped: player.skipped,
         accuracy_from_hdop: count_accuracy(&track, AccuracySource::Hdop),
         accuracy_default: count_accuracy(&track, AccuracySource::Default),
         notes: track
@@ -245,6 +250,7 @@ struct Player<'a> {
     /// The batch's points, each with whether its time may move the device clock.
     batch: Vec<(&'a TrackPoint, bool)>,
     offered: usize,
+    skipped: usize,
     rejected: Grouper,
     flagged: Grouper,
 }
@@ -261,6 +267,7 @@ impl<'a> Player<'a> {
             unscanned,
             batch: Vec::new(),
             offered: 0,
+            skipped: 0,
             rejected: Grouper::default(),
             flagged: Grouper::default(),
         }
@@ -283,8 +290,8 @@ impl<'a> Player<'a> {
         Ok(())
     }
 
-    /// Records the batch. Returns whether the last fix of the batch was stored without a
-    /// flag, so that a check-in right after it is made at that fix.
+    /// Records the batch. Returns whether the last fix of the batch was trusted, so that a
+    /// check-in right after it is made at that fix.
     fn flush(&mut self) -> Result<bool, CliError> {
         if self.batch.is_empty() {
             return Ok(false);
@@ -310,6 +317,10 @@ impl<'a> Player<'a> {
             last_trusted = false;
             match outcome {
                 FixOutcome::Stored { flags, .. } if flags.is_empty() => last_trusted = true,
+                FixOutcome::Skipped => {
+                    self.skipped += 1;
+                    last_trusted = true;
+                }
                 FixOutcome::Stored { flags, .. } => {
                     let codes: Vec<&str> = flags.iter().map(|flag| flag.code()).collect();
                     for flag in &flags {

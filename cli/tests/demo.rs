@@ -15,7 +15,8 @@ fn demo_syncs_everything() {
     assert_eq!(sync["device_pending"], 0, "{sync:#}");
     assert_eq!(shift["captured"], shift["synced"], "{shift:#}");
     assert_eq!(sync["server_records"], sync["device_synced"], "{sync:#}");
-    assert!(sync["device_synced"].as_u64().unwrap() > 400, "{sync:#}");
+    // About 660 m walked, stored every 5 m or so, with the scans and incidents.
+    assert!(sync["device_synced"].as_u64().unwrap() > 100, "{sync:#}");
 }
 
 #[test]
@@ -47,8 +48,9 @@ fn demo_report_shows_the_script() {
     assert_eq!(shift["incidents"].as_array().unwrap().len(), 2);
     assert_eq!(shift["panics"], 1);
     assert_eq!(shift["flagged_fixes"], 0, "walking at 1.4 m/s must not be flagged");
+    // The path is 659 m long; the receiver's error may add a little, but not much.
     let distance = shift["distance_m"].as_f64().unwrap();
-    assert!((600.0..1000.0).contains(&distance), "distance {distance} m");
+    assert!((600.0..750.0).contains(&distance), "distance {distance} m");
 }
 
 #[test]
@@ -58,7 +60,7 @@ fn demo_survives_the_outage() {
 
     let error = sync["offline_sync_error"].as_str().unwrap();
     assert!(error.starts_with("server unreachable"), "{error}");
-    assert!(sync["queued_during_outage"].as_u64().unwrap() > 100, "{sync:#}");
+    assert!(sync["queued_during_outage"].as_u64().unwrap() > 30, "{sync:#}");
     assert!(
         sync["panic_delivery_ms"].is_u64(),
         "the panic alert was not delivered at once: {sync:#}"

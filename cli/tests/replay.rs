@@ -50,7 +50,12 @@ fn apple_walk_is_clean() {
     let Some(report) = replay("walk_apple_health_export_hacc.gpx") else { return };
 
     assert_eq!(report["input"]["format"], "gpx11");
-    assert_eq!(report["shift"]["fixes"], 44);
+    // 68 m at 1.3 to 2.0 m/s, one fix a second: stored about every 5 m.
+    assert_eq!(report["input"]["fixes_offered"], 44);
+    assert_eq!(report["shift"]["fixes"], 12);
+    assert_eq!(report["input"]["fixes_skipped"], 32);
+    let distance = report["shift"]["distance_m"].as_f64().unwrap();
+    assert!((60.0..=68.0).contains(&distance), "distance {distance} m");
     assert_eq!(report["shift"]["flagged_fixes"], 0, "{report:#}");
     assert_eq!(report["rejected"], serde_json::json!([]));
     let notes = report["input"]["notes"].to_string();
@@ -62,7 +67,11 @@ fn prefixed_android_walk_is_read() {
     let Some(report) = replay("walk_android_app_ns2_prefixed.gpx") else { return };
 
     assert_eq!(report["input"]["fixes_offered"], 702);
-    assert_eq!(report["shift"]["fixes"], 702);
+    // At 12 s a fix, nearly every fix is more than 5 m from the one before.
+    assert_eq!(report["shift"]["fixes"], 680);
+    assert_eq!(report["input"]["fixes_skipped"], 22);
+    let distance = report["shift"]["distance_m"].as_f64().unwrap();
+    assert!((13_000.0..=13_700.0).contains(&distance), "13.6 km walked, not {distance} m");
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0, "{report:#}");
     assert!(report["input"]["notes"].to_string().contains("no version attribute"));
     // Point 166 repeats point 165 exactly, 143 s later: a re-sent stale fix.
@@ -91,7 +100,8 @@ fn jump_after_dropout_is_implausible_speed() {
         example_times(&report, "flagged", "implausible_speed"),
         ["2010-08-05T15:40:02.000Z"]
     );
-    assert_eq!(report["shift"]["fixes"], 296);
+    assert_eq!(report["shift"]["fixes"], 294);
+    assert_eq!(report["input"]["fixes_skipped"], 2);
 }
 
 #[test]
@@ -113,7 +123,8 @@ fn segment_without_times_is_rejected() {
         examples(&report, "rejected", "missing timestamp")[0],
         "point 1 (track 2, segment 1, point 1)"
     );
-    assert_eq!(report["shift"]["fixes"], 513);
+    assert_eq!(report["shift"]["fixes"], 512);
+    assert_eq!(report["input"]["fixes_skipped"], 1);
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0, "{report:#}");
 }
 
@@ -127,6 +138,10 @@ fn telit_first_fix_steps_back() {
     assert_eq!(count(&report, "rejected", "void fix"), 37);
     assert_eq!(count(&report, "rejected", "checksum mismatch"), 0);
     assert_eq!(count(&report, "flagged", "implausible_speed"), 0);
+    // The module lies still: its 187 fixes are stored twice a minute and add no distance.
+    assert_eq!(report["input"]["fixes_offered"], 187);
+    assert_eq!(report["shift"]["fixes"], 8);
+    assert_eq!(report["shift"]["distance_m"], 0.0);
 }
 
 #[test]

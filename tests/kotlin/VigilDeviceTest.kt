@@ -108,7 +108,9 @@ class VigilDeviceTest {
         val now = System.currentTimeMillis()
         val outcomes = device.recordFixes((0 until 30).map { fix(it * 1.4, now - 30_000 + it * 1000L) })
         assertEquals(30, outcomes.size)
-        outcomes.forEach { assertIs<FixOutcome.Stored>(it) }
+        // Walking at 1.4 m/s, a fix is stored every 4 s (5.6 m) at the default rate of 5 m.
+        assertEquals(8, outcomes.count { it is FixOutcome.Stored })
+        assertEquals(22, outcomes.count { it is FixOutcome.Skipped })
 
         device.logIncident("intrusion", Severity.HIGH, "Fence cut near gate 3")
         val panic = device.raisePanic()
@@ -124,11 +126,32 @@ class VigilDeviceTest {
 
         val report = device.shiftReport()
         assertEquals(shiftId, report.shiftId)
-        assertEquals(30uL, report.fixes)
+        assertEquals(8uL, report.fixes)
         assertEquals(1uL, report.incidents)
         assertEquals(0uL, report.pending)
         assertTrue(report.distanceM > 35.0 && report.distanceM < 45.0, "distance ${report.distanceM}")
         device.close()
+    }
+
+    @Test
+    fun storageRateIsConfigurable() = runBlocking {
+        val config = VigilConfig(
+            deviceId = "kotlin-device",
+            guardId = "kotlin-guard",
+            serverUrl = serverUrl,
+            enrollmentCode = ENROLLMENT_CODE,
+            storageMinDistanceM = 0.0,
+        )
+        val everyFix = Vigil.open(File(folder, "every-fix.db").path, config)
+        val now = System.currentTimeMillis()
+        val outcomes = everyFix.recordFixes((0 until 10).map { fix(it * 1.4, now - 10_000 + it * 1000L) })
+        outcomes.forEach { assertIs<FixOutcome.Stored>(it) }
+        everyFix.close()
+
+        val error = assertFailsWith<VigilException.InvalidInput> {
+            Vigil.open(File(folder, "bad-rate.db").path, config.copy(storageMinHeadingChangeDeg = 0.0))
+        }
+        assertEquals("storage_rate.min_heading_change_deg", error.field)
     }
 
     @Test

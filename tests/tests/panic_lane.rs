@@ -214,7 +214,11 @@ async fn active_alert_sends_location_updates() {
     let server_folder = tempfile::tempdir().unwrap();
     let device_folder = tempfile::tempdir().unwrap();
     let server = start_server(server_folder.path(), "127.0.0.1:0".parse().unwrap()).await;
-    let (device, recorder) = open_device(device_folder.path(), device_config(&server.url()));
+    // The backlog fixes repeat one position, so every one of them is stored only when
+    // the storage rate stores every fix.
+    let mut config = device_config(&server.url());
+    config.storage_rate.min_distance_m = 0.0;
+    let (device, recorder) = open_device(device_folder.path(), config);
     let location = std::sync::Arc::new(FakeLocation::default());
     device.set_location_requester(Some(location.clone()));
     let now = SystemClock.now_ms();

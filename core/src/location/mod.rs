@@ -1,14 +1,17 @@
-//! Location: distances, plausibility of fixes and site geofences.
+//! Location: distances, plausibility of fixes, the rate fixes are stored at and site
+//! geofences.
 
 mod fence;
 mod geofence;
 mod plausibility;
 mod site_check;
+mod storage_rate;
 mod track;
 
 pub use fence::{FenceCrossing, FenceTracker};
 pub use geofence::{check_perimeter, inside_perimeter};
 pub use plausibility::{FixChecker, PlausibilityLimits};
+pub use storage_rate::{StorageFilter, StorageRate};
 pub use track::{SimplifiedTrack, simplify_track};
 
 use geo::{Distance, Haversine, Point};

@@ -8,7 +8,7 @@ use crate::checkin::{
     ScannedCheckpoint, is_signed_tag, location_trust_reasons, verify_checkin, verify_signed_tag,
 };
 use crate::error::{Error, Result};
-use crate::location::FenceTracker;
+use crate::location::{FenceTracker, StorageFilter};
 use crate::model::{
     AlertKind, CheckinReason, Fix, FixFlag, Incident, Location, NoFixReason, Record, RecordBody,
     ScanMethod, Verification,
@@ -41,6 +41,10 @@ pub enum FixOutcome {
         /// Why it is invalid.
         reason: String,
     },
+    /// The fix was checked and trusted but not stored, because it adds nothing to the
+    /// track at the configured [`StorageRate`](crate::location::StorageRate). It still
+    /// counts as the current location and for the site's perimeter.
+    Skipped,
 }
 
 /// A stored checkpoint scan and its verification.
@@ -83,6 +87,7 @@ impl Vigil {
         let stored = self.store().open_shift(record, site_id)?;
         self.reset_tour_timer();
         self.reset_site_fence();
+        self.reset_storage_filter();
 
         tracing::info!(shift = %stored.id, "shift started");
         Ok(stored)
@@ -104,6 +109,7 @@ impl Vigil {
         let stored = self.store().close_shift(record)?;
         self.reset_tour_timer();
         self.reset_site_fence();
+        self.reset_storage_filter();
         tracing::info!(shift = ?stored.shift_id, "shift ended");
         Ok(stored)
     }
@@ -111,7 +117,10 @@ impl Vigil {
     /// Checks and stores a batch of fixes in one transaction, in the order given.
     ///
     /// Invalid fixes (NaN, out of range) are not stored and come back as
-    /// [`FixOutcome::Rejected`]; the rest are stored, flagged when implausible.
+    /// [`FixOutcome::Rejected`]. The rest are checked for plausibility and against the
+    /// site's perimeter. A flagged fix is always stored, as evidence. A trusted fix is
+    /// stored at the configured [`StorageRate`](crate::location::StorageRate), or when it
+    /// crosses the perimeter, and otherwise comes back as [`FixOutcome::Skipped`].
     ///
     /// # Errors
     ///
@@ -122,6 +131,8 @@ impl Vigil {
 
         let mut checker = self.fix_checker();
         let before = checker.clone();
+        let mut storage = self.storage_filter();
+        let storage_before = storage.clone();
         let mut fence = self.site_fence()?;
         let fence_before = fence.clone();
         let mut outcomes = Vec::with_capacity(fixes.len());
@@ -137,10 +148,23 @@ impl Vigil {
                 Some(tracker) if flags.is_empty() => tracker.update(&fix),
                 _ => None,
             };
-            let body = RecordBody::Fix { flags: flags.clone() };
-            let record = self.new_record(shift_id, Location::Fix(fix.clone()), body);
-            outcomes.push(FixOutcome::Stored { id: record.id, flags });
-            records.push(record);
+
+            let store = if !flags.is_empty() {
+                true
+            } else if crossing.is_some() {
+                storage.stored_anyway(&fix);
+                true
+            } else {
+                storage.admit(&fix)
+            };
+            if store {
+                let body = RecordBody::Fix { flags: flags.clone() };
+                let record = self.new_record(shift_id, Location::Fix(fix.clone()), body);
+                outcomes.push(FixOutcome::Stored { id: record.id, flags });
+                records.push(record);
+            } else {
+                outcomes.push(FixOutcome::Skipped);
+            }
 
             if let (Some(crossing), Some(tracker)) = (crossing, fence.as_ref()) {
                 let body =
@@ -152,10 +176,12 @@ impl Vigil {
         if let Err(error) = self.store().append(records) {
             // The batch was not stored, so the checker must not remember it either.
             *checker = before;
+            *storage = storage_before;
             *fence = fence_before;
             return Err(error);
         }
         drop(fence);
+        drop(storage);
         drop(checker);
 
         self.close_due_rounds_if_due();
@@ -416,6 +442,11 @@ impl Vigil {
             };
         }
         Ok(fence)
+    }
+
+    /// Forgets the last stored fix, so the first trusted fix of a shift is stored.
+    fn reset_storage_filter(&self) {
+        *self.storage_filter() = StorageFilter::new(self.config().storage_rate);
     }
 
     /// Forgets the side of the fence, when a shift starts or ends.

@@ -1,6 +1,6 @@
 use crate::checkin::CheckinPolicy;
 use crate::error::{Error, Result};
-use crate::location::PlausibilityLimits;
+use crate::location::{PlausibilityLimits, StorageRate};
 
 /// How a device opens its store and reaches its SOC.
 #[derive(Debug, Clone)]
@@ -26,6 +26,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Limits for flagging implausible fixes.
     pub plausibility: PlausibilityLimits,
+    /// When a trusted fix is stored. Every fix is checked, but a trusted fix that adds
+    /// nothing to the track is not stored; a flagged fix is always stored.
+    pub storage_rate: StorageRate,
     /// Limits for accepting a check-in.
     pub checkin: CheckinPolicy,
     /// Fixed interval between two sends of an alert not yet acknowledged by an operator,
@@ -58,6 +61,7 @@ impl Config {
             retry_base_delay_ms: 500,
             request_timeout_ms: 15_000,
             plausibility: PlausibilityLimits::default(),
+            storage_rate: StorageRate::default(),
             checkin: CheckinPolicy::default(),
             alert_resend_interval_ms: 2_000,
             alert_request_timeout_ms: 5_000,
@@ -90,8 +94,31 @@ impl Config {
         if self.alert_request_timeout_ms == 0 {
             return Err(Error::invalid("alert_request_timeout_ms", "must be positive"));
         }
+        check_storage_rate(&self.storage_rate)?;
         Ok(())
     }
+}
+
+fn check_storage_rate(rate: &StorageRate) -> Result<()> {
+    if !(rate.min_distance_m.is_finite() && rate.min_distance_m >= 0.0) {
+        return Err(Error::invalid(
+            "storage_rate.min_distance_m",
+            format!("{} is not a distance of 0 m or more", rate.min_distance_m),
+        ));
+    }
+    if rate.max_interval_ms < 0 {
+        return Err(Error::invalid(
+            "storage_rate.max_interval_ms",
+            format!("{} is negative", rate.max_interval_ms),
+        ));
+    }
+    if !(rate.min_heading_change_deg > 0.0 && rate.min_heading_change_deg <= 180.0) {
+        return Err(Error::invalid(
+            "storage_rate.min_heading_change_deg",
+            format!("{} is outside (0, 180] degrees", rate.min_heading_change_deg),
+        ));
+    }
+    Ok(())
 }
 
 fn check_id(field: &str, value: &str) -> Result<()> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::location::{FenceTracker, FixChecker};
+use crate::location::{FenceTracker, FixChecker, StorageFilter};
 use crate::store::Store;
 use crate::sync::SyncClient;
 
@@ -38,6 +38,7 @@ struct Inner {
     config: Config,
     clock: Arc<dyn Clock>,
     fixes: Mutex<FixChecker>,
+    storage: Mutex<StorageFilter>,
     tours: Mutex<tours::TourTimer>,
     fence: Mutex<Option<FenceTracker>>,
     client: SyncClient,
@@ -84,6 +85,7 @@ impl Vigil {
         )?;
         let store = Store::open(path)?;
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
+        let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
         tracing::info!(path = %store.path().display(), "opened the device store");
         let inner = Inner {
@@ -91,6 +93,7 @@ impl Vigil {
             config,
             clock,
             fixes,
+            storage,
             tours: Default::default(),
             fence: Default::default(),
             client,
@@ -117,6 +120,10 @@ impl Vigil {
 
     fn fix_checker(&self) -> MutexGuard<'_, FixChecker> {
         self.inner.fixes.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn storage_filter(&self) -> MutexGuard<'_, StorageFilter> {
+        self.inner.storage.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs blocking store work on tokio's blocking pool, off the async worker threads.

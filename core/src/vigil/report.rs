@@ -17,7 +17,9 @@ pub struct ShiftReport {
     pub shift_id: Option<Uuid>,
     /// The site of the shift, if one was assigned.
     pub site_id: Option<String>,
-    /// Distance walked or driven between consecutive trusted fixes, in metres.
+    /// Distance walked or driven, in metres: the sum of the steps between stored trusted
+    /// fixes, where a step ends only once the guard is the storage rate's minimum distance
+    /// from its start, so a receiver's jitter while the guard stands still adds nothing.
     pub distance_m: f64,
     /// Fixes stored during the shift.
     pub fixes: u64,
@@ -65,7 +67,8 @@ impl Vigil {
             site_id: site_id.clone(),
             ..Default::default()
         };
-        let mut previous_trusted: Option<Fix> = None;
+        let min_step_m = self.config().storage_rate.min_distance_m;
+        let mut step_start: Option<Fix> = None;
         let mut visited = BTreeSet::new();
 
         self.store().for_each_in_shift(shift_id, |record, state| {
@@ -86,10 +89,16 @@ impl Vigil {
                         *report.flags.entry(*flag).or_default() += 1;
                     }
                     if let (true, Some(fix)) = (flags.is_empty(), record.location.fix()) {
-                        if let Some(previous) = &previous_trusted {
-                            report.distance_m += distance_m(previous.position(), fix.position());
+                        match &step_start {
+                            Some(start) => {
+                                let step_m = distance_m(start.position(), fix.position());
+                                if step_m >= min_step_m {
+                                    report.distance_m += step_m;
+                                    step_start = Some(fix.clone());
+                                }
+                            }
+                            None => step_start = Some(fix.clone()),
                         }
-                        previous_trusted = Some(fix.clone());
                     }
                 }
                 RecordBody::CheckpointScan { verification, .. } => {

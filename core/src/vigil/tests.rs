@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::location::StorageRate;
 use crate::model::{
     Checkpoint, CheckpointTag, Fix, FixFlag, FixSource, Incident, LatLon, Location, NoFixReason,
     RecordBody, ScanMethod, Severity, Site, Tour,
@@ -142,7 +143,7 @@ fn invalid_fixes_are_rejected_and_valid_ones_kept() {
             nan,
             fix_near_gate(0.0, T0),
             out_of_range,
-            fix_near_gate(1.0, T0 + 1000),
+            fix_near_gate(10.0, T0 + 1000),
         ])
         .unwrap();
 
@@ -212,9 +213,104 @@ fn report_counts_visits_and_misses() {
     let report = vigil.shift_report().unwrap();
     assert_eq!(report.checkpoints_visited, vec!["gate".to_string()]);
     assert_eq!(report.checkpoints_missed, vec!["dock".to_string()]);
-    assert_eq!(report.fixes, 20);
-    assert!((report.distance_m - 19.0).abs() < 0.5, "{}", report.distance_m);
+    // A 19 m walk at 1 m/s is stored every 5 m: at 0, 5, 10 and 15 m.
+    assert_eq!(report.fixes, 4);
+    assert!((report.distance_m - 15.0).abs() < 0.5, "{}", report.distance_m);
     assert_eq!(report.pending, report.captured);
+}
+
+/// A fix `metres_north` of the gate with no reported course, as a standing receiver gives.
+fn still_fix(metres_north: f64, time_ms: i64) -> Fix {
+    Fix { speed_mps: Some(0.0), bearing_deg: None, ..fix_near_gate(metres_north, time_ms) }
+}
+
+#[test]
+fn standing_guard_stores_few_fixes() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.start_shift(Some("depot".into())).unwrap();
+
+    // Three minutes at 1 Hz, wandering up to 1.5 m around one spot.
+    let jitter = |second: i64| 1.5 * ((second as f64) * 0.7).sin();
+    let minute: Vec<Fix> =
+        (0..180).map(|second| still_fix(jitter(second), T0 + second * 1000)).collect();
+    clock.set(T0 + 179_000);
+    let outcomes = vigil.record_fixes(minute).unwrap();
+
+    let stored = outcomes.iter().filter(|o| matches!(o, FixOutcome::Stored { .. })).count();
+    let skipped = outcomes.iter().filter(|o| matches!(o, FixOutcome::Skipped)).count();
+    assert_eq!(stored, 6, "one fix every 30 s");
+    assert_eq!(stored + skipped, 180);
+
+    let Location::Fix(current) = vigil.current_location() else { panic!("no current fix") };
+    assert_eq!(current.fix_time_ms, T0 + 179_000, "the newest trusted fix, though not stored");
+    let scan = vigil.scan_checkpoint(ScanMethod::Nfc, "04:A2:19").unwrap();
+    let scan_record = vigil.store().record(scan.record_id).unwrap().0;
+    assert_eq!(scan_record.location.fix().map(|fix| fix.fix_time_ms), Some(T0 + 179_000));
+
+    let report = vigil.shift_report().unwrap();
+    assert_eq!(report.fixes, 6);
+    assert_eq!(report.distance_m, 0.0, "jitter is no patrol");
+}
+
+#[test]
+fn flagged_fix_is_always_stored() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.start_shift(None).unwrap();
+    clock.set(T0 + 3_000);
+
+    let mut mocked = still_fix(0.5, T0 + 2_000);
+    mocked.mock = true;
+    let outcomes = vigil
+        .record_fixes(vec![
+            still_fix(0.0, T0),
+            still_fix(0.2, T0 + 1_000),
+            mocked,
+            still_fix(0.0, T0 + 2_000),
+            still_fix(0.3, T0 + 3_000),
+        ])
+        .unwrap();
+
+    assert!(matches!(&outcomes[0], FixOutcome::Stored { flags, .. } if flags.is_empty()));
+    assert_eq!(outcomes[1], FixOutcome::Skipped);
+    assert!(matches!(&outcomes[2], FixOutcome::Stored { flags, .. } if flags == &[FixFlag::Mock]));
+    let FixOutcome::Stored { flags, .. } = &outcomes[3] else { panic!("{outcomes:?}") };
+    assert_eq!(flags, &[FixFlag::DuplicateTime], "a repeated time is evidence too");
+    assert_eq!(outcomes[4], FixOutcome::Skipped);
+    assert_eq!(vigil.shift_report().unwrap().flagged_fixes, 2);
+}
+
+#[test]
+fn storage_rate_is_validated() {
+    let folder = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "storage_rate.min_distance_m",
+            StorageRate { min_distance_m: f64::NAN, ..StorageRate::default() },
+        ),
+        (
+            "storage_rate.max_interval_ms",
+            StorageRate { max_interval_ms: -1, ..StorageRate::default() },
+        ),
+        (
+            "storage_rate.min_heading_change_deg",
+            StorageRate { min_heading_change_deg: 0.0, ..StorageRate::default() },
+        ),
+        (
+            "storage_rate.min_heading_change_deg",
+            StorageRate { min_heading_change_deg: 200.0, ..StorageRate::default() },
+        ),
+    ];
+    for (expected_field, storage_rate) in cases {
+        let mut config = Config::new("device-1", "guard-7", "http://127.0.0.1:9", "code");
+        config.storage_rate = storage_rate;
+        let error = Vigil::open(folder.path().join("device.db"), config).unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidInput { field, .. } if field == expected_field),
+            "{error:?}"
+        );
+    }
 }
 
 #[tokio::test]
