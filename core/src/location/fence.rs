@@ -12,6 +12,13 @@ const METRES_PER_DEGREE: f64 = 111_195.0;
 /// its reported accuracy is smaller: phones under-report their error.
 const MIN_MARGIN_M: f64 = 5.0;
 
+/// The margin a fix must be past the fence to change sides, in multiples of its reported
+/// accuracy. Android's `Location.getAccuracy` is the radius of 68% confidence, about 1.5
+/// standard deviations of the error in one direction. So a guard at the fence gets a fix
+/// one accuracy past it on one side about 6% of the time, and two accuracies past it
+/// about 0.1% of the time. Apple documents no confidence level for `horizontalAccuracy`.
+const MARGIN_PER_ACCURACY: f64 = 2.0;
+
 /// A crossing of a site's perimeter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -33,9 +40,9 @@ enum Side {
 
 /// Follows one guard across one site's perimeter.
 ///
-/// A fix changes the side only when it is farther from the fence than its accuracy (at
-/// least [`MIN_MARGIN_M`]), so a guard standing at the fence, whose fixes wander across
-/// it, produces no crossings. The first confident fix inside counts as entering; the first
+/// A fix changes the side only when it is farther from the fence than twice its accuracy
+/// (at least [`MIN_MARGIN_M`]), so a guard standing at the fence, whose fixes wander
+/// across it, produces no crossings. The first confident fix inside counts as entering; the first
 /// confident fix outside only sets the side.
 #[derive(Debug, Clone)]
 pub struct FenceTracker {
@@ -76,7 +83,7 @@ impl FenceTracker {
             return None;
         }
         let to_fence_m = Euclidean.distance(&point, self.polygon.exterior());
-        if to_fence_m < fix.accuracy_m.max(MIN_MARGIN_M) {
+        if to_fence_m < (MARGIN_PER_ACCURACY * fix.accuracy_m).max(MIN_MARGIN_M) {
             return None;
         }
 
