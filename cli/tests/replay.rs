@@ -89,6 +89,9 @@ fn maemo_duplicate_time_is_flagged() {
     assert_eq!(report["input"]["accuracy_from_hdop"], 2747);
     // The receiver's static hold repeats positions at stops, for less than two minutes.
     assert_eq!(count(&report, "flagged", "frozen"), 0, "{report:#}");
+    let notes = report["input"]["notes"].to_string();
+    assert!(notes.contains("55 fixes are 2D"), "{notes}");
+    assert!(notes.contains("longest: 12 s after point 37"), "{notes}");
 }
 
 #[test]
@@ -102,6 +105,7 @@ fn jump_after_dropout_is_implausible_speed() {
     );
     assert_eq!(report["shift"]["fixes"], 294);
     assert_eq!(report["input"]["fixes_skipped"], 2);
+    assert!(report["input"]["notes"].to_string().contains("track 1, segment 1 is empty"));
 }
 
 #[test]
@@ -142,6 +146,9 @@ fn telit_first_fix_steps_back() {
     assert_eq!(report["input"]["fixes_offered"], 187);
     assert_eq!(report["shift"]["fixes"], 8);
     assert_eq!(report["shift"]["distance_m"], 0.0);
+    // Second 10:51:55 is missing from the log.
+    let notes = report["input"]["notes"].to_string();
+    assert!(notes.contains("1 time gaps of at least 2 s"), "{notes}");
 }
 
 #[test]
@@ -164,6 +171,7 @@ fn coldboot_defects_are_reported() {
     assert_eq!(bad_lines, 47, "{report:#}");
     assert!(count(&report, "rejected", "checksum mismatch") >= 30);
     assert!(count(&report, "rejected", "glued sentences") >= 5);
+    assert_eq!(count(&report, "rejected", "missing date"), 1, "the RMC with an empty date");
 
     assert!(count(&report, "flagged", "null_island") >= 10, "{report:#}");
     assert!(count(&report, "flagged", "implausible_time") >= 10);
@@ -191,6 +199,45 @@ fn every_data_file_runs_without_a_crash() {
             assert_eq!(output.status.code(), Some(1), "{}: {message}", file.display());
             assert!(message.contains(&file.display().to_string()), "{message}");
         }
+    }
+}
+
+/// Every flag the core raised must be on a stored fix (flagged fixes are evidence), and
+/// every fix offered must be stored, skipped at the storage rate or rejected by the core.
+/// Only the 184 m jump after a dropout may be flagged as an implausible speed.
+#[test]
+fn every_track_keeps_its_flagged_fixes() {
+    let Some(folder) = data_dir() else { return };
+    let mut files = Vec::new();
+    collect_files(&folder, &mut files);
+    files.retain(|file| matches!(file.extension().and_then(|e| e.to_str()), Some("gpx" | "log")));
+    assert_eq!(files.len(), 8, "{files:?}");
+
+    for file in files {
+        let name = file.file_name().unwrap().to_str().unwrap().to_string();
+        let report = vigil_json(&["replay", "--track", file.to_str().unwrap(), "--json"]);
+
+        for flagged in report["flagged"].as_array().unwrap() {
+            let code = flagged["reason"].as_str().unwrap();
+            let stored = &report["shift"]["flags"][code];
+            assert_eq!(&flagged["count"], stored, "{name}: {code} fixes not all stored");
+        }
+
+        let rejected_by_core: u64 = report["rejected"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|group| group["reason"].as_str().unwrap().starts_with("invalid "))
+            .map(|group| group["count"].as_u64().unwrap())
+            .sum();
+        let stored = report["shift"]["fixes"].as_u64().unwrap();
+        let skipped = report["input"]["fixes_skipped"].as_u64().unwrap();
+        let offered = report["input"]["fixes_offered"].as_u64().unwrap();
+        assert_eq!(stored + skipped + rejected_by_core, offered, "{name}");
+
+        let jumps = count(&report, "flagged", "implausible_speed");
+        let expected = u64::from(name == "handheld_walk_and_drive_8_segments.gpx");
+        assert_eq!(jumps, expected, "{name}: walking flagged as implausible speed");
     }
 }
 
