@@ -4,6 +4,7 @@ use uuid::Uuid;
 
 use super::Vigil;
 use super::tours::TourTimer;
+use crate::alert::AlertState;
 use crate::checkin::{
     ScannedCheckpoint, is_signed_tag, location_trust_reasons, verify_checkin, verify_signed_tag,
 };
@@ -119,8 +120,9 @@ impl Vigil {
     /// Invalid fixes (NaN, out of range) are not stored and come back as
     /// [`FixOutcome::Rejected`]. The rest are checked for plausibility and against the
     /// site's perimeter. A flagged fix is always stored, as evidence. A trusted fix is
-    /// stored at the configured [`StorageRate`](crate::location::StorageRate), or when it
-    /// crosses the perimeter, and otherwise comes back as [`FixOutcome::Skipped`].
+    /// stored at the configured [`StorageRate`](crate::location::StorageRate), when it
+    /// crosses the perimeter, or while an alert is active, and otherwise comes back as
+    /// [`FixOutcome::Skipped`].
     ///
     /// # Errors
     ///
@@ -128,6 +130,9 @@ impl Vigil {
     pub fn record_fixes(&self, fixes: Vec<Fix>) -> Result<Vec<FixOutcome>> {
         let now_ms = self.now_ms();
         let shift_id = self.active_shift_id()?;
+        // The alert lane sends the SOC the newest stored fix, so while an alert is active
+        // every trusted fix is stored for the SOC to follow the guard.
+        let alerting = self.alert_active()?;
 
         let mut checker = self.fix_checker();
         let before = checker.clone();
@@ -151,7 +156,7 @@ impl Vigil {
 
             let store = if !flags.is_empty() {
                 true
-            } else if crossing.is_some() {
+            } else if crossing.is_some() || alerting {
                 storage.stored_anyway(&fix);
                 true
             } else {
@@ -442,6 +447,13 @@ impl Vigil {
             };
         }
         Ok(fence)
+    }
+
+    /// Returns whether an alert is active: raised and neither cancelled nor taken by an
+    /// operator yet.
+    fn alert_active(&self) -> Result<bool> {
+        let alerts = self.store().active_alerts()?;
+        Ok(alerts.iter().any(|(_, status)| status.state != AlertState::Cancelled))
     }
 
     /// Forgets the last stored fix, so the first trusted fix of a shift is stored.

@@ -282,6 +282,25 @@ fn flagged_fix_is_always_stored() {
 }
 
 #[test]
+fn active_alert_stores_every_fix() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, clock) = open_offline(&folder);
+    vigil.record_fixes(vec![still_fix(0.0, T0)]).unwrap();
+    vigil.raise_panic().unwrap();
+
+    clock.set(T0 + 10_000);
+    let standing: Vec<Fix> =
+        (1..=10).map(|second| still_fix(0.1 * second as f64, T0 + second * 1000)).collect();
+    let outcomes = vigil.record_fixes(standing).unwrap();
+    for outcome in &outcomes {
+        assert!(
+            matches!(outcome, FixOutcome::Stored { flags, .. } if flags.is_empty()),
+            "{outcome:?}"
+        );
+    }
+}
+
+#[test]
 fn storage_rate_is_validated() {
     let folder = tempfile::tempdir().unwrap();
     let cases = [
