@@ -23,4 +23,7 @@ pub mod wording;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use vigil::{CheckIn, Config, FixOutcome, PanicOutcome, ShiftReport, SyncSummary, Vigil};
+pub use vigil::{
+    CheckIn, Config, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES,
+    MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ShiftReport, SyncSummary, Vigil,
+};

@@ -452,3 +452,42 @@ async fn shutdown_drops_stalled_connections() {
     assert_eq!(restarted.addr(), addr);
     restarted.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn conflicting_copy_in_batch_is_only_rejected() {
+    let test = TestServer::start(Vec::new()).await;
+    let token = test.client.enroll("phone-1").await;
+    let original = record("phone-1", 1, incident("door forced"));
+    let mut edited = original.clone();
+    edited.body = incident("door closed");
+
+    let reply = push(&test.client, &token, &[original.clone(), edited]).await;
+
+    assert!(reply.acked.is_empty(), "{:?}", reply.acked);
+    assert_eq!(reply.rejected.len(), 1);
+    assert_eq!(reply.rejected[0].id, original.id);
+    assert_eq!(reply.rejected[0].code, "id_conflict");
+}
+
+#[tokio::test]
+async fn push_rejects_out_of_range_content() {
+    let test = TestServer::start(Vec::new()).await;
+    let token = test.client.enroll("phone-1").await;
+    let empty_text = record("phone-1", 1, incident("   "));
+    let huge_text = record("phone-1", 2, incident(&"x".repeat(20_000)));
+    let mut long_guard = record("phone-1", 3, incident("ok"));
+    long_guard.guard_id = "g".repeat(1_000);
+    let mut early = record("phone-1", 4, incident("ok"));
+    early.captured_at_ms = i64::MIN;
+    let valid = record("phone-1", 5, incident("ok"));
+
+    let records = [empty_text, huge_text, long_guard, early, valid.clone()];
+    let reply = push(&test.client, &token, &records).await;
+
+    assert_eq!(reply.acked, [valid.id]);
+    assert_eq!(reply.rejected.len(), 4);
+    for rejected in &reply.rejected {
+        assert_eq!(rejected.code, "invalid_record", "{rejected:?}");
+    }
+    assert_eq!(test.server.store().unwrap().record_count().unwrap(), 1);
+}

@@ -18,7 +18,10 @@ use crate::location::{FenceTracker, FixChecker, StorageFilter};
 use crate::store::Store;
 use crate::sync::SyncClient;
 
-pub use capture::{CheckIn, FixOutcome, PanicOutcome};
+pub use capture::{
+    CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
+    PanicOutcome,
+};
 pub use config::Config;
 pub use report::ShiftReport;
 pub use sync::SyncSummary;

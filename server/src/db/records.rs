@@ -84,7 +84,14 @@ pub(crate) fn push(
     let mut outcome = PushOutcome::default();
 
     for record in records {
-        match store_checked(&transaction, device_id, record, now_ms)? {
+        let result = store_checked(&transaction, device_id, record, now_ms)?;
+
+        // An id is never in both lists: a later copy of it with other content moves the id
+        // from `acked` to `rejected`, and once rejected it stays there.
+        if outcome.rejected.iter().any(|rejected| rejected.id == record.id) {
+            continue;
+        }
+        match result {
             Ok(Stored::New) => {
                 outcome.acked.push(record.id);
                 outcome.new_count += 1;
@@ -93,7 +100,10 @@ pub(crate) fn push(
                 }
             }
             Ok(Stored::Existing) => outcome.acked.push(record.id),
-            Err(rejection) => outcome.rejected.push(rejection.into_rejected(record.id)),
+            Err(rejection) => {
+                outcome.acked.retain(|id| *id != record.id);
+                outcome.rejected.push(rejection.into_rejected(record.id));
+            }
         }
     }
 
@@ -170,11 +180,57 @@ fn validate(record: &Record) -> Result<(), String> {
     if record.seq == 0 || i64::try_from(record.seq).is_err() {
         return Err(format!("seq {} is outside 1..={}", record.seq, i64::MAX));
     }
-    if record.guard_id.is_empty() {
-        return Err("guard_id must not be empty".to_owned());
+    check_id("guard_id", &record.guard_id)?;
+    check_id("device_id", &record.device_id)?;
+    if !(0..=LATEST_TIME_MS).contains(&record.captured_at_ms) {
+        return Err(format!(
+            "captured_at_ms {} is outside 0..={LATEST_TIME_MS}",
+            record.captured_at_ms
+        ));
     }
     if let Some(fix) = record.location.fix() {
         fix.validate().map_err(|error| format!("location: {error}"))?;
+        // A receiver's bogus time (such as 1901) is kept as evidence, flagged by the device.
+        if fix.fix_time_ms.unsigned_abs() > LATEST_TIME_MS as u64 {
+            return Err(format!("location.fix_time_ms {} is out of range", fix.fix_time_ms));
+        }
+    }
+
+    match &record.body {
+        RecordBody::Incident(incident) => {
+            check_text("incident.category", &incident.category, vigil_core::MAX_CATEGORY_BYTES)?;
+            check_text("incident.text", &incident.text, vigil_core::MAX_INCIDENT_TEXT_BYTES)
+        }
+        RecordBody::CheckpointScan { payload, .. } => {
+            check_text("payload", payload, vigil_core::MAX_SCAN_PAYLOAD_BYTES)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Longest device or guard id accepted, in bytes, as the device's own configuration allows.
+const MAX_ID_BYTES: usize = 128;
+
+/// Latest capture time accepted, 3000-01-01T00:00:00Z, in milliseconds since the Unix
+/// epoch; the earliest is the epoch itself.
+const LATEST_TIME_MS: i64 = 32_503_680_000_000;
+
+fn check_id(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() || value.len() > MAX_ID_BYTES || value.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "{field} must be 1 to {MAX_ID_BYTES} bytes without control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, value: &str, max_bytes: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.len() > max_bytes {
+        return Err(format!("{field} is {} bytes, over the limit of {max_bytes}", value.len()));
     }
     Ok(())
 }
