@@ -1,1 +1,5 @@
-//! End-to-end tests live in `tests/`; this crate has no library code.
+//! Helpers for the end-to-end tests in `tests/`: a fault-injecting TCP proxy and a seeded
+//! random generator.
+
+pub mod chaos;
+pub mod rng;
