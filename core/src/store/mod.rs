@@ -5,6 +5,7 @@
 
 mod alerts;
 mod outbox;
+mod quarantine;
 mod records;
 pub(crate) mod schema;
 mod settings;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 
 pub use alerts::AlertTransition;
 pub use outbox::{QueuedRecord, SyncCounts};
+pub use quarantine::QuarantinedDatabase;
 pub use records::NewRecord;
 
 /// The sync state of a stored record.
@@ -100,5 +102,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod faults;
 #[cfg(test)]
 mod tests;

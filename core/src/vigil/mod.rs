@@ -5,6 +5,7 @@ mod alert_lane;
 mod capture;
 mod config;
 mod report;
+mod storage;
 mod sync;
 mod tours;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::location::{FenceTracker, FixChecker, StorageFilter};
-use crate::store::Store;
+use crate::store::{QuarantinedDatabase, Store};
 use crate::sync::SyncClient;
 
 pub use capture::{CheckIn, FixOutcome, PanicOutcome};
@@ -47,6 +48,7 @@ struct Inner {
     /// which would make the server replace the first token.
     enroll_lock: tokio::sync::Mutex<()>,
     alerts: alert_lane::AlertLane,
+    quarantined: Option<QuarantinedDatabase>,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -57,6 +59,9 @@ impl std::fmt::Debug for Vigil {
 
 impl Vigil {
     /// Opens (or creates) the device store at `path` with the system clock.
+    ///
+    /// A database that SQLite finds corrupt is moved aside and a fresh one is created; see
+    /// [`Vigil::quarantined_at_open`].
     ///
     /// # Errors
     ///
@@ -83,7 +88,7 @@ impl Vigil {
             &config.server_url,
             Duration::from_millis(config.alert_request_timeout_ms),
         )?;
-        let store = Store::open(path)?;
+        let (store, quarantined) = Store::open_or_quarantine(path, clock.now_ms())?;
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
@@ -100,6 +105,7 @@ impl Vigil {
             sync_lock: Default::default(),
             enroll_lock: Default::default(),
             alerts,
+            quarantined,
         };
         Ok(Self { inner: Arc::new(inner) })
     }
