@@ -24,7 +24,7 @@ impl Store {
     /// Opens the database at `path` as [`Store::open`] does, but first checks it with
     /// `PRAGMA quick_check`. A corrupt file is moved aside (see the module documentation)
     /// and a fresh database is created in its place; the returned
-    /// [`QuarantinedDatabase`] says where the old file went.
+    /// [`QuarantinedDatabase`] gives the old file's new path.
     ///
     /// Only damage that SQLite reports (`SQLITE_CORRUPT`, `SQLITE_NOTADB`, or a failed
     /// quick check) moves a file. Any other failure, such as a schema from a newer app

@@ -1,4 +1,4 @@
-//! What the app learns about the health of the device store.
+//! Reports on the health of the device store for the app.
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! killed.
 //!
 //! Usage: `crash_worker DATABASE SERVER_URL SEED`. After each capture call returns, it
-//! prints one `saved <record id>` line per stored record, so the test knows which records
+//! prints one `saved <record id>` line per stored record, so the test can tell which records
 //! the device reported as saved before the kill. A background task runs `sync_now` in a
 //! loop meanwhile.
 
