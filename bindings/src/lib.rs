@@ -6,6 +6,9 @@
 
 mod alerts;
 mod error;
+mod lifecycle;
+mod schedule;
+mod storage;
 mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -15,6 +18,7 @@ use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester};
 pub use error::VigilError;
+pub use storage::QuarantinedDatabase;
 pub use types::*;
 
 uniffi::setup_scaffolding!();
@@ -142,7 +146,9 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidInput` for an invalid configuration; `Storage` if the file cannot be opened
-    /// or is not a Vigil database (the file is left untouched).
+    /// or was written by a newer version (the file is left untouched). A file that SQLite
+    /// finds corrupt is moved aside instead and a fresh store opened: see
+    /// `quarantined_at_open`.
     #[uniffi::constructor]
     pub fn open(path: String, config: VigilConfig) -> Result<Arc<Self>, VigilError> {
         let core = vigil_core::Vigil::open(path, config.into())?;
@@ -398,7 +404,12 @@ impl Vigil {
         work: impl FnOnce(&vigil_core::Vigil) -> Result<T, VigilError> + Send + 'static,
     ) -> Result<T, VigilError> {
         let core = self.core.clone();
-        runtime().spawn_blocking(move || work(&core)).await?
+        runtime()
+            .spawn_blocking(move || {
+                core.store().ensure_open()?;
+                work(&core)
+            })
+            .await?
     }
 }
 

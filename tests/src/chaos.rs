@@ -38,8 +38,8 @@ pub enum Fault {
     /// The request reaches the server, which processes it, and the proxy replaces its
     /// reply with `500 Internal Server Error`.
     Status500AfterProcessing,
-    /// The proxy replies `429 Too Many Requests` with `Retry-After: 0` without forwarding
-    /// the request.
+    /// The proxy replies `429 Too Many Requests` with the plan's `Retry-After` without
+    /// forwarding the request.
     Status429,
 }
 
@@ -68,12 +68,24 @@ pub struct FaultPlan {
     /// The largest delay added before forwarding each chunk, in milliseconds; each
     /// connection draws its own delay uniformly up to it.
     pub max_latency_ms: u64,
+    /// The `Retry-After` value of [`Fault::Status429`] replies, in seconds.
+    pub retry_after_s: u64,
 }
 
 impl FaultPlan {
     /// A plan that forwards everything unchanged.
     pub fn healthy() -> Self {
-        Self { weights: [1, 0, 0, 0, 0, 0, 0], max_trigger_bytes: 1, max_latency_ms: 0 }
+        Self {
+            weights: [1, 0, 0, 0, 0, 0, 0],
+            max_trigger_bytes: 1,
+            max_latency_ms: 0,
+            retry_after_s: 0,
+        }
+    }
+
+    /// A plan that rejects every request with `429 Too Many Requests` and `Retry-After`.
+    pub fn throttled(retry_after_s: u64) -> Self {
+        Self { weights: [0, 0, 0, 0, 0, 0, 1], retry_after_s, ..Self::healthy() }
     }
 }
 
@@ -146,6 +158,7 @@ struct Draw {
     trigger: u64,
     reply_bytes: u64,
     latency: Duration,
+    retry_after_s: u64,
 }
 
 impl Shared {
@@ -169,6 +182,7 @@ impl Shared {
             trigger: rng.below(plan.max_trigger_bytes.max(1)),
             reply_bytes: rng.below(2_000),
             latency: Duration::from_millis(rng.below(plan.max_latency_ms + 1)),
+            retry_after_s: plan.retry_after_s,
         }
     }
 
@@ -222,7 +236,7 @@ async fn run_connection(client: TcpStream, server: TcpStream, draw: Draw) {
                             break;
                         }
                         Fault::Status500 | Fault::Status429 => {
-                            let _ = client_write.write_all(canned_reply(draw.fault)).await;
+                            let _ = client_write.write_all(&canned_reply(draw)).await;
                             let _ = client_write.shutdown().await;
                             break;
                         }
@@ -246,7 +260,7 @@ async fn run_connection(client: TcpStream, server: TcpStream, draw: Draw) {
                     match draw.fault {
                         Fault::LostReply => break,
                         Fault::Status500AfterProcessing => {
-                            let _ = client_write.write_all(canned_reply(draw.fault)).await;
+                            let _ = client_write.write_all(&canned_reply(draw)).await;
                             let _ = client_write.shutdown().await;
                             break;
                         }
@@ -282,15 +296,12 @@ fn blocks_upload(fault: Fault) -> bool {
     matches!(fault, Fault::ResetMidRequest | Fault::Status500 | Fault::Status429)
 }
 
-fn canned_reply(fault: Fault) -> &'static [u8] {
-    match fault {
-        Fault::Status429 => {
-            b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        }
-        _ => {
-            b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-        }
-    }
+fn canned_reply(draw: Draw) -> Vec<u8> {
+    let status = match draw.fault {
+        Fault::Status429 => format!("429 Too Many Requests\r\nretry-after: {}", draw.retry_after_s),
+        _ => "500 Internal Server Error".to_owned(),
+    };
+    format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").into_bytes()
 }
 
 /// Makes the coming close of `stream` a TCP reset instead of an orderly shutdown.

@@ -45,6 +45,7 @@ fn faulty_plan() -> FaultPlan {
         weights: [1, 2, 2, 3, 1, 2, 1],
         max_trigger_bytes: 40_000,
         max_latency_ms: 3,
+        retry_after_s: 0,
     }
 }
 

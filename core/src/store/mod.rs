@@ -4,6 +4,7 @@
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
 mod alerts;
+mod lifecycle;
 mod outbox;
 mod quarantine;
 mod records;
@@ -65,6 +66,7 @@ impl SyncState {
 pub struct Store {
     connection: Mutex<Connection>,
     path: PathBuf,
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -87,7 +89,7 @@ impl Store {
         schema::apply_pragmas(&connection)?;
         schema::migrate(&mut connection)?;
 
-        Ok(Self { connection: Mutex::new(connection), path })
+        Ok(Self { connection: Mutex::new(connection), path, paused: Default::default() })
     }
 
     /// Returns the path of the database file.

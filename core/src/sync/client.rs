@@ -117,12 +117,14 @@ fn without_url(error: reqwest::Error) -> reqwest::Error {
 
 async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
     let status = response.status();
+    let retry_after_ms = retry_after_ms(response.headers());
     let bytes = response.bytes().await.map_err(offline)?;
 
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|error| Error::Server {
             status: 0,
             message: format!("invalid reply to a {status} response: {error}"),
+            retry_after_ms: None,
         });
     }
 
@@ -130,7 +132,17 @@ async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
         Ok(reply) => format!("{}: {}", reply.error.code, reply.error.message),
         Err(_) => format!("unreadable error reply ({} bytes)", bytes.len()),
     };
-    Err(Error::Server { status: status.as_u16(), message })
+    Err(Error::Server { status: status.as_u16(), message, retry_after_ms })
+}
+
+/// Reads a `Retry-After` header given in seconds, as in `Retry-After: 120`.
+///
+/// NOTE: the HTTP-date form of the header is ignored, so the device falls back to its
+/// own backoff for it.
+fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: u64 = value.trim().parse().ok()?;
+    Some(seconds.saturating_mul(1_000))
 }
 
 /// Returns whether the server refused the device's token.

@@ -4,6 +4,8 @@ mod alert_cancel;
 mod alert_lane;
 mod capture;
 mod config;
+mod lifecycle;
+mod network;
 mod report;
 mod storage;
 mod sync;
@@ -49,6 +51,7 @@ struct Inner {
     enroll_lock: tokio::sync::Mutex<()>,
     alerts: alert_lane::AlertLane,
     quarantined: Option<QuarantinedDatabase>,
+    network_changed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -106,6 +109,7 @@ impl Vigil {
             enroll_lock: Default::default(),
             alerts,
             quarantined,
+            network_changed: Default::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -138,9 +142,12 @@ impl Vigil {
         work: impl FnOnce(&Vigil) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let vigil = self.clone();
-        tokio::task::spawn_blocking(move || work(&vigil))
-            .await
-            .map_err(|error| Error::InvalidState(format!("a storage task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            vigil.store().ensure_open()?;
+            work(&vigil)
+        })
+        .await
+        .map_err(|error| Error::InvalidState(format!("a storage task failed: {error}")))?
     }
 }
 

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::Vigil;
 use crate::error::{Error, Result};
 use crate::model::Record;
@@ -53,20 +55,54 @@ impl Vigil {
     /// reply, so cancelling leaves unacknowledged records queued, and a resend is harmless
     /// because the server stores records idempotently.
     pub async fn sync_now(&self) -> Result<SyncSummary> {
+        self.sync_until(None).await
+    }
+
+    /// Works as [`Vigil::sync_now`] within a time budget, for the platforms' background
+    /// schedulers (WorkManager, BGTaskScheduler). Once the budget is spent it starts no
+    /// new request and no new retry wait, and returns what it did: records still pending
+    /// stay queued for the next sync.
+    ///
+    /// It returns within `budget` plus at most one request timeout
+    /// ([`Config::request_timeout_ms`](crate::Config::request_timeout_ms)), because a
+    /// request already sent is allowed to finish so its acknowledgement is not lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`Vigil::sync_now`]; a step that fails and has no budget left for a retry
+    /// returns its error.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Vigil::sync_now`].
+    pub async fn sync_within(&self, budget: Duration) -> Result<SyncSummary> {
+        self.sync_until(Some(Instant::now() + budget)).await
+    }
+
+    async fn sync_until(&self, deadline: Option<Instant>) -> Result<SyncSummary> {
         let _one_sync_at_a_time = self.inner.sync_lock.lock().await;
         let mut summary = SyncSummary::default();
 
-        let token = self.retrying(|| self.device_token()).await?;
+        let token = self.retrying(deadline, || self.device_token()).await?;
 
         for panic in self.blocking(|vigil| vigil.store().outbox_page(100, Some("panic"))).await? {
-            self.retrying(|| self.deliver_panic(&panic)).await?;
+            if is_past(deadline) {
+                return self.finish(summary, "the time budget ran out").await;
+            }
+            self.retrying(deadline, || self.deliver_panic(&panic)).await?;
             summary.panics_delivered += 1;
             summary.acknowledged += 1;
         }
 
-        summary.sites_received = self.retrying(|| self.pull_assignments(&token)).await?;
+        if !is_past(deadline) {
+            summary.sites_received =
+                self.retrying(deadline, || self.pull_assignments(&token)).await?;
+        }
 
         loop {
+            if is_past(deadline) {
+                return self.finish(summary, "the time budget ran out").await;
+            }
             let batch_size = self.config().batch_size;
             let batch = self
                 .blocking(move |vigil| vigil.store().outbox_batch(batch_size, MAX_BATCH_BYTES))
@@ -75,16 +111,21 @@ impl Vigil {
                 break;
             }
             let (acknowledged, rejected) =
-                self.retrying(|| self.push_batch(&token, &batch)).await?;
+                self.retrying(deadline, || self.push_batch(&token, &batch)).await?;
             summary.acknowledged += acknowledged;
             summary.rejected += rejected;
         }
 
+        self.finish(summary, "the outbox is empty").await
+    }
+
+    async fn finish(&self, mut summary: SyncSummary, reason: &'static str) -> Result<SyncSummary> {
         summary.counts = self.blocking(|vigil| vigil.store().sync_counts()).await?;
         tracing::info!(
             acknowledged = summary.acknowledged,
             rejected = summary.rejected,
             pending = summary.counts.pending,
+            reason,
             "sync finished"
         );
         Ok(summary)
@@ -172,6 +213,7 @@ impl Vigil {
                     "the server answered a batch of {} records with no result",
                     ids.len()
                 ),
+                retry_after_ms: None,
             });
         }
 
@@ -191,7 +233,16 @@ impl Vigil {
 
     /// Runs a sync step, retrying transient failures with backoff. A refused token is
     /// forgotten so that the next attempt enrolls again.
-    async fn retrying<T, F: Future<Output = Result<T>>>(&self, step: impl Fn() -> F) -> Result<T> {
+    ///
+    /// The wait before a retry is the longer of the backoff delay and the server's
+    /// `Retry-After`. A wait that would pass `deadline` or [`MAX_RETRY_DELAY`] is not
+    /// started: the step's error is returned and the records stay queued. A network-change
+    /// hint ([`Vigil::network_changed`]) ends a wait at once and resets the backoff.
+    async fn retrying<T, F: Future<Output = Result<T>>>(
+        &self,
+        deadline: Option<Instant>,
+        step: impl Fn() -> F,
+    ) -> Result<T> {
         let base = Duration::from_millis(self.config().retry_base_delay_ms);
         let mut backoff = Backoff::new(base, MAX_RETRY_DELAY);
         let mut attempt = 1;
@@ -212,10 +263,35 @@ impl Vigil {
                 return Err(error);
             }
 
-            let delay = backoff.next_delay();
+            let delay = backoff.next_delay().max(retry_after(&error));
+            if delay > MAX_RETRY_DELAY || deadline.is_some_and(|end| Instant::now() + delay > end) {
+                tracing::info!(%error, attempt, delay_ms = delay.as_millis() as u64, "sync step failed; no time left to wait for a retry");
+                return Err(error);
+            }
+
             tracing::info!(%error, attempt, delay_ms = delay.as_millis() as u64, "sync step failed; retrying");
-            tokio::time::sleep(delay).await;
+            let network_changed = self.inner.network_changed.notified();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = network_changed => {
+                    tracing::info!("the network changed; retrying at once");
+                    backoff = Backoff::new(base, MAX_RETRY_DELAY);
+                }
+            }
             attempt += 1;
         }
+    }
+}
+
+/// Returns whether the time budget ending at `deadline` is spent.
+fn is_past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|end| Instant::now() >= end)
+}
+
+/// Returns the wait the server asked for in a `Retry-After` header, or zero.
+fn retry_after(error: &Error) -> Duration {
+    match error {
+        Error::Server { retry_after_ms: Some(ms), .. } => Duration::from_millis(*ms),
+        _ => Duration::ZERO,
     }
 }
