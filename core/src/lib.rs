@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod store;
 pub mod sync;
 pub mod tour;
+pub mod time;
 mod vigil;
 pub mod wording;
 

@@ -10,6 +10,7 @@ mod report;
 mod storage;
 mod sync;
 mod tours;
+mod time;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::location::{FenceTracker, FixChecker, StorageFilter};
 use crate::store::{QuarantinedDatabase, Store};
 use crate::sync::SyncClient;
+use crate::time::{BootClock, MonotonicClock};
 
 pub use capture::{CheckIn, FixOutcome, PanicOutcome};
 pub use config::Config;
@@ -52,6 +54,7 @@ struct Inner {
     alerts: alert_lane::AlertLane,
     quarantined: Option<QuarantinedDatabase>,
     network_changed: tokio::sync::Notify,
+    monotonic: Arc<dyn MonotonicClock>,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -84,6 +87,22 @@ impl Vigil {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        Self::open_with_clocks(path, config, clock, Arc::new(BootClock::new()))
+    }
+
+    /// Opens the device store with another wall clock and monotonic clock: on iOS the app
+    /// provides the monotonic clock, and tests simulate reboots with
+    /// [`crate::time::ManualMonotonic`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Vigil::open`].
+    pub fn open_with_clocks(
+        path: impl AsRef<Path>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        monotonic: Arc<dyn MonotonicClock>,
+    ) -> Result<Self> {
         config.validate()?;
         let client =
             SyncClient::new(&config.server_url, Duration::from_millis(config.request_timeout_ms))?;
@@ -110,6 +129,7 @@ impl Vigil {
             alerts,
             quarantined,
             network_changed: Default::default(),
+            monotonic,
         };
         Ok(Self { inner: Arc::new(inner) })
     }

@@ -170,7 +170,9 @@ impl Vigil {
             .and_then(|cursor| cursor.parse::<i64>().ok())
             .unwrap_or(0);
 
+        let before = self.clock_sample();
         let reply = self.inner.client.assignments(token, cursor).await?;
+        self.note_server_time(before, self.clock_sample(), reply.server_time_ms).await?;
         let received = reply.sites.len() as u64;
         let mut reply = reply;
         reply.sites.retain(|site| match site.validate() {
@@ -199,7 +201,10 @@ impl Vigil {
         self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;
 
         let records: Vec<&str> = batch.iter().map(|record| record.json.as_str()).collect();
-        let reply = self.inner.client.push_json(token, &records).await?;
+        let before = self.clock_sample();
+        let reply =
+            self.inner.client.push_json_with_clock(token, &records, before.as_ref()).await?;
+        self.note_server_time(before, self.clock_sample(), reply.server_time_ms).await?;
 
         // Only ids this batch contained count: a confused server cannot acknowledge records
         // it was never sent.
