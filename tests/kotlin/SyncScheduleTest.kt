@@ -5,6 +5,9 @@ import java.net.URL
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -92,6 +95,23 @@ class SyncScheduleTest {
             while (device.pending().pending > 0uL) delay(50)
         }
         assertEquals(1uL, device.pending().synced)
+        device.close()
+    }
+
+    @Test
+    fun syncMeasuresClockOffset() = runBlocking {
+        val device = openDevice()
+        val recordId = device.logIncident("door", Severity.LOW, "Open")
+        assertNull(device.clockOffset(), "no exchange yet")
+        assertNull(device.correctedTime(recordId).correctedMs)
+
+        device.syncNow()
+
+        val offset = assertNotNull(device.clockOffset())
+        assertTrue(kotlin.math.abs(offset.offsetMs) < 5_000, "offset ${offset.offsetMs}")
+        val time = device.correctedTime(recordId)
+        assertNotNull(time.correctedMs)
+        assertTrue(kotlin.math.abs(time.correctedMs!! - time.claimedMs) < 5_000, "$time")
         device.close()
     }
 
