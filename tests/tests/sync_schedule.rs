@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil_core::model::{Fix, FixSource};
+use vigil_core::model::{AlertKind, Fix, FixSource, Location, NoFixReason, RecordBody};
+use vigil_core::store::{NewRecord, SyncState};
 use vigil_core::{Config, Error, ManualClock, Vigil};
 use vigil_server::{RunningServer, ServerConfig};
 use vigil_tests::chaos::{ChaosProxy, Fault, FaultPlan};
@@ -161,5 +162,35 @@ async fn network_change_ends_retry_wait() {
         .unwrap()
         .unwrap();
     assert_eq!(summary.acknowledged, 10);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_panic_does_not_block_outbox() {
+    let server_folder = tempfile::tempdir().unwrap();
+    let device_folder = tempfile::tempdir().unwrap();
+    let server = start_server(&server_folder, "127.0.0.1:0".parse().unwrap()).await;
+    let device = open_device(&device_folder, &server.url(), |_| {});
+    // A panic alert the server will never accept: it names another device.
+    let foreign = NewRecord {
+        id: uuid::Uuid::now_v7(),
+        device_id: "someone-else".into(),
+        guard_id: "guard-schedule".into(),
+        shift_id: None,
+        captured_at_ms: T0,
+        location: Location::NoFix { reason: NoFixReason::Unavailable },
+        clock: None,
+        body: RecordBody::Panic { alert: AlertKind::Panic },
+    };
+    let rejected = device.store().append(vec![foreign]).unwrap().remove(0);
+    capture_fixes(&device, 10);
+
+    let summary = device.sync_now().await.unwrap();
+
+    assert_eq!(summary.panics_delivered, 0);
+    assert_eq!(summary.rejected, 1);
+    assert_eq!(summary.acknowledged, 10, "the records behind the alert went through");
+    assert_eq!(summary.counts.pending, 0);
+    assert_eq!(device.store().record(rejected.id).unwrap().1, SyncState::Rejected);
     server.shutdown().await.unwrap();
 }

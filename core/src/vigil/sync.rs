@@ -89,9 +89,18 @@ impl Vigil {
             if is_past(deadline) {
                 return self.finish(summary, "the time budget ran out").await;
             }
-            self.retrying(deadline, || self.deliver_panic(&panic)).await?;
-            summary.panics_delivered += 1;
-            summary.acknowledged += 1;
+            match self.retrying(deadline, || self.deliver_panic(&panic)).await {
+                Ok(_) => {
+                    summary.panics_delivered += 1;
+                    summary.acknowledged += 1;
+                }
+                // A rejected alert must not hold up the outbox behind it. It stays queued
+                // and goes with the first batch, whose reply records the rejection.
+                Err(Error::Server { status: 403 | 409 | 422, .. }) => {
+                    tracing::warn!(record = %panic.id, "the server rejected a panic alert on the panic lane; sending it with the outbox");
+                }
+                Err(error) => return Err(error),
+            }
         }
 
         if !is_past(deadline) {
