@@ -55,6 +55,8 @@ struct Inner {
     quarantined: Option<QuarantinedDatabase>,
     network_changed: tokio::sync::Notify,
     monotonic: Arc<dyn MonotonicClock>,
+    /// The latest clock offset written to disk, so repeats within its precision are not.
+    clock_offset: Mutex<Option<crate::time::ClockOffset>>,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -130,6 +132,7 @@ impl Vigil {
             quarantined,
             network_changed: Default::default(),
             monotonic,
+            clock_offset: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

@@ -8,6 +8,14 @@ use crate::time::{ClockOffset, ClockReading, CorrectedTime, DeviceClockSample, c
 /// The setting that keeps the latest clock offset measured against the server.
 const CLOCK_OFFSET: &str = "clock_offset";
 
+/// A new offset is written to disk only when it differs from the stored one by more than
+/// this many milliseconds, or when the stored one is older than [`OFFSET_REFRESH_MS`]: a
+/// disk sync per exchange would slow a catch-up for no gain in accuracy.
+const OFFSET_CHANGE_MS: i64 = 1_000;
+
+/// The age, in monotonic milliseconds, after which a stored offset is refreshed anyway.
+const OFFSET_REFRESH_MS: i64 = 60_000;
+
 impl Vigil {
     /// Returns the monotonic reading for a record captured now, with GNSS time when the
     /// record is a fix from GNSS.
@@ -67,17 +75,44 @@ impl Vigil {
             sample: middle,
             trusted_ms: server_time_ms,
         };
+        let persist = {
+            let mut latest =
+                self.inner.clock_offset.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let stale = match latest.as_ref() {
+                None => true,
+                Some(stored) => {
+                    stored.sample.boot_id != offset.sample.boot_id
+                        || (stored.offset_ms - offset.offset_ms).abs() > OFFSET_CHANGE_MS
+                        || offset.sample.since_boot_ms - stored.sample.since_boot_ms
+                            > OFFSET_REFRESH_MS
+                }
+            };
+            if stale {
+                *latest = Some(offset.clone());
+            }
+            stale
+        };
+        if !persist {
+            return Ok(());
+        }
+
         let json = serde_json::to_string(&offset)?;
         self.blocking(move |vigil| vigil.store().set_setting(CLOCK_OFFSET, &json)).await
     }
 
-    /// Returns the device clock's offset from the server's clock, as measured by the
-    /// latest exchange with the server, or `None` before the first one.
+    /// Returns the device clock's offset from the server's clock, or `None` before the
+    /// first exchange with the server. It is the latest stored measure, which is within
+    /// 1 s of the latest exchange's and at most a minute older.
     ///
     /// # Errors
     ///
     /// Storage errors.
     pub fn clock_offset(&self) -> Result<Option<ClockOffset>> {
+        let latest =
+            self.inner.clock_offset.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        if latest.is_some() {
+            return Ok(latest);
+        }
         let Some(json) = self.store().setting(CLOCK_OFFSET)? else {
             return Ok(None);
         };

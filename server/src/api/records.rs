@@ -53,10 +53,14 @@ pub(crate) async fn push(
     let outcome = state
         .db
         .call(move |connection| {
-            let outcome = records::push(connection, &device_id, &request.records, now)?;
-            if let Some(sample) = clock {
-                times::store_corrections(connection, &request.records, &sample, now)?;
-            }
+            let Some(sample) = clock else {
+                return records::push(connection, &device_id, &request.records, now);
+            };
+            // One transaction, so the corrected times cost no extra disk sync.
+            let transaction = connection.transaction()?;
+            let outcome = records::push_in(&transaction, &device_id, &request.records, now)?;
+            times::store_corrections(&transaction, &request.records, &sample, now)?;
+            transaction.commit()?;
             Ok(outcome)
         })
         .await?;

@@ -1,6 +1,6 @@
 //! Corrected capture times: the server's estimate of when each record was really made.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Transaction, params};
 use vigil_core::model::Record;
 use vigil_core::time::{DeviceClockSample, correct};
 
@@ -11,12 +11,11 @@ use crate::error::ServerError;
 /// first correction of a record is kept: a resend carries the same reading, and the
 /// earliest anchor is the one least exposed to clock drift.
 pub(crate) fn store_corrections(
-    connection: &mut Connection,
+    transaction: &Transaction<'_>,
     records: &[Record],
     sample: &DeviceClockSample,
     now_ms: i64,
 ) -> Result<(), ServerError> {
-    let transaction = connection.transaction()?;
     {
         let mut update = transaction.prepare_cached(
             "UPDATE records SET corrected_at_ms = ?2, time_flags = ?3
@@ -37,6 +36,5 @@ pub(crate) fn store_corrections(
             ])?;
         }
     }
-    transaction.commit()?;
     Ok(())
 }
