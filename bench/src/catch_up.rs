@@ -150,7 +150,7 @@ impl CountingRelay {
     }
 }
 
-/// One hour of a typical shift: a fix every 10 s, 10 check-ins and 2 incidents. `sync`
+/// Plays one hour of a typical shift: a fix every 10 s, 10 check-ins and 2 incidents. `sync`
 /// runs after every `sync_every` captures. Returns the bytes sent and received on the wire,
 /// enrollment excluded.
 async fn shift_hour_bytes(sync_every: usize) -> (u64, u64, usize) {

@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::routing::post;
 use vigil_core::model::{Fix, FixSource};
 use vigil_core::protocol::{DEVICE_CLOCK_HEADER, EnrollRequest};
-use vigil_core::time::{BootClock, DeviceClockSample, MonotonicClock};
 use vigil_core::sync::SyncClient;
+use vigil_core::time::{BootClock, DeviceClockSample, MonotonicClock};
 use vigil_core::{Config, ManualClock, Vigil};
 use vigil_server::ServerConfig;
 
