@@ -143,6 +143,8 @@ impl Vigil {
     /// Sends one panic alert on the alert lane's client and records its delivery. Returns
     /// when the SOC stored it, by the server's clock.
     pub(super) async fn deliver_panic(&self, record: &Record) -> Result<i64> {
+        // NOTE: the alert lane sends no device clock header, so the server corrects the
+        // time of an alert only if it also arrives through a push.
         let reply = self.send_alert(record).await?;
         tracing::info!(record = %record.id, "panic alert delivered");
         Ok(reply.delivered_at_ms)
