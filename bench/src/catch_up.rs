@@ -21,6 +21,7 @@ async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
         database: folder.path().join("soc.db"),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     vigil_server::start(config, "127.0.0.1:0".parse().unwrap())
         .await

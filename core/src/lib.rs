@@ -17,8 +17,8 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod sync;
-pub mod tour;
 pub mod time;
+pub mod tour;
 mod vigil;
 pub mod wording;
 

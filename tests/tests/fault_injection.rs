@@ -54,6 +54,7 @@ async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningSe
         database: folder.path().join("soc.db"),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }

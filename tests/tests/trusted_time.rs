@@ -33,6 +33,7 @@ async fn setup(wall_offset_ms: i64) -> Setup {
         database: server_folder.path().join("soc.db"),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
+        tag_keys: Vec::new(),
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
 

@@ -9,8 +9,8 @@ mod network;
 mod report;
 mod storage;
 mod sync;
-mod tours;
 mod time;
+mod tours;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
