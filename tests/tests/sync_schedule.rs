@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil_core::model::{AlertKind, Fix, FixSource, Location, NoFixReason, RecordBody};
-use vigil_core::store::{NewRecord, SyncState};
+use vigil_core::model::{Fix, FixSource, Incident, RecordBody, Severity};
+use vigil_core::protocol::PushRequest;
+use vigil_core::store::SyncState;
+use vigil_core::sync::SyncClient;
 use vigil_core::{Config, Error, ManualClock, Vigil};
 use vigil_server::{RunningServer, ServerConfig};
 use vigil_tests::chaos::{ChaosProxy, Fault, FaultPlan};
@@ -172,19 +174,22 @@ async fn rejected_panic_does_not_block_outbox() {
     let device_folder = tempfile::tempdir().unwrap();
     let server = start_server(&server_folder, "127.0.0.1:0".parse().unwrap()).await;
     let device = open_device(&device_folder, &server.url(), |_| {});
-    // A panic alert the server will never accept: it names another device.
-    let foreign = NewRecord {
-        id: uuid::Uuid::now_v7(),
-        device_id: "someone-else".into(),
-        guard_id: "guard-schedule".into(),
-        shift_id: None,
-        captured_at_ms: T0,
-        location: Location::NoFix { reason: NoFixReason::Unavailable },
-        clock: None,
-        body: RecordBody::Panic { alert: AlertKind::Panic },
-    };
-    let rejected = device.store().append(vec![foreign]).unwrap().remove(0);
+    device.sync_now().await.unwrap();
+    let alert = device.raise_panic().unwrap();
     capture_fixes(&device, 10);
+
+    // The server already holds another record under the alert's id, so it will reject
+    // the alert as an id conflict on every lane.
+    let token = device.store().setting("device_token").unwrap().unwrap();
+    let client = SyncClient::new(&server.url(), Duration::from_secs(5)).unwrap();
+    let mut impostor = alert.clone();
+    impostor.captured_at_ms += 1;
+    impostor.body = RecordBody::Incident(Incident {
+        category: "other".into(),
+        severity: Severity::Low,
+        text: "Same id, other content".into(),
+    });
+    client.push(&token, &PushRequest { records: vec![impostor] }).await.unwrap();
 
     let summary = device.sync_now().await.unwrap();
 
@@ -192,6 +197,6 @@ async fn rejected_panic_does_not_block_outbox() {
     assert_eq!(summary.rejected, 1);
     assert_eq!(summary.acknowledged, 10, "the records behind the alert went through");
     assert_eq!(summary.counts.pending, 0);
-    assert_eq!(device.store().record(rejected.id).unwrap().1, SyncState::Rejected);
+    assert_eq!(device.store().record(alert.id).unwrap().1, SyncState::Rejected);
     server.shutdown().await.unwrap();
 }
