@@ -65,6 +65,8 @@ fn open_device(folder: &tempfile::TempDir, url: &str, clock: &ManualClock, batch
     config.sync_attempts = 3;
     config.request_timeout_ms = 5_000;
     config.batch_size = batch;
+    // Store every fix, so the device holds exactly the records the test counts.
+    config.storage_rate.max_interval_ms = 0;
     Vigil::open_with_clock(folder.path().join("device.db"), config, Arc::new(clock.clone()))
         .expect("the device store must open")
 }

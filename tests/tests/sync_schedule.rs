@@ -35,6 +35,8 @@ fn open_device(
     let mut config = Config::new(DEVICE, "guard-schedule", url, CODE);
     config.retry_base_delay_ms = 1;
     config.request_timeout_ms = 5_000;
+    // Store every fix, so each test knows how many records it queued.
+    config.storage_rate.max_interval_ms = 0;
     configure(&mut config);
     let clock = Arc::new(ManualClock::new(T0));
     Vigil::open_with_clock(folder.path().join("device.db"), config, clock).unwrap()

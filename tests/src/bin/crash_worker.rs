@@ -27,6 +27,8 @@ fn main() {
     config.sync_attempts = 2;
     config.request_timeout_ms = 2_000;
     config.batch_size = 50;
+    // Store every fix, so each capture call stores what it reports.
+    config.storage_rate.max_interval_ms = 0;
     let device = Vigil::open(database, config).expect("open the device store");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -73,7 +75,7 @@ fn capture_forever(device: &Vigil, rng: &mut Rng) -> ! {
                     .into_iter()
                     .filter_map(|outcome| match outcome {
                         FixOutcome::Stored { id, .. } => Some(id),
-                        FixOutcome::Rejected { .. } => None,
+                        FixOutcome::Rejected { .. } | FixOutcome::Skipped => None,
                     })
                     .collect()
             }
