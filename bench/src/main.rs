@@ -4,6 +4,7 @@
 mod alerts;
 mod attachment;
 mod capture;
+mod catch_up;
 mod location;
 mod sync;
 
@@ -50,6 +51,8 @@ fn main() {
     }
     if matches!(options.which, Which::All | Which::Sync) {
         runtime.block_on(sync::run(options.rounds));
+        runtime.block_on(catch_up::run_memory());
+        runtime.block_on(catch_up::run_shift_bytes());
     }
     if matches!(options.which, Which::All | Which::Attachment) {
         attachment::run(options.rounds);

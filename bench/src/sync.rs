@@ -6,8 +6,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
 use vigil_core::model::{Fix, FixSource};
-use vigil_core::protocol::EnrollRequest;
+use vigil_core::protocol::{DEVICE_CLOCK_HEADER, EnrollRequest};
 use vigil_core::sync::SyncClient;
+use vigil_core::time::{BootClock, DeviceClockSample, MonotonicClock};
 use vigil_core::{Config, ManualClock, Vigil};
 use vigil_server::ServerConfig;
 
@@ -143,10 +144,18 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
     let url = format!("{}/v1/records", server.url());
     let started = Instant::now();
     for batch in batches {
+        // The same clock header as a sync sends, so the server corrects the same times.
+        let reading = BootClock::new().reading().expect("Linux has CLOCK_BOOTTIME");
+        let sample = DeviceClockSample {
+            boot_id: reading.boot_id,
+            since_boot_ms: reading.since_boot_ms,
+            wall_ms: T0,
+        };
         let response = http
             .post(&url)
             .bearer_auth(&token)
             .header("content-type", "application/json")
+            .header(DEVICE_CLOCK_HEADER, serde_json::to_string(&sample).unwrap())
             .body(batch.clone())
             .send()
             .await

@@ -75,7 +75,7 @@ impl From<vigil_core::Error> for VigilError {
                 VigilError::Storage { detail: error.to_string() }
             }
             Error::Offline(message) => VigilError::Offline { detail: message },
-            Error::Server { status, message } => VigilError::Server { status, detail: message },
+            Error::Server { status, message, .. } => VigilError::Server { status, detail: message },
         }
     }
 }

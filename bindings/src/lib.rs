@@ -6,6 +6,10 @@
 
 mod alerts;
 mod error;
+mod lifecycle;
+mod schedule;
+mod storage;
+mod time;
 mod types;
 
 use std::sync::{Arc, OnceLock};
@@ -15,6 +19,8 @@ use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester};
 pub use error::VigilError;
+pub use storage::QuarantinedDatabase;
+pub use time::{ClockOffset, CorrectedTime, TimeFlag};
 pub use types::*;
 
 uniffi::setup_scaffolding!();
@@ -142,7 +148,9 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidInput` for an invalid configuration; `Storage` if the file cannot be opened
-    /// or is not a Vigil database (the file is left untouched).
+    /// or was written by a newer version (the file is left untouched). A file that SQLite
+    /// finds corrupt is moved aside instead and a fresh store opened: see
+    /// `quarantined_at_open`.
     #[uniffi::constructor]
     pub fn open(path: String, config: VigilConfig) -> Result<Arc<Self>, VigilError> {
         let core = vigil_core::Vigil::open(path, config.into())?;
@@ -155,6 +163,11 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidState` if a shift is active; `NotFound` for an unknown site.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the work runs to completion on Vigil's runtime even if the caller
+    /// is cancelled, and the record is stored in one transaction or not at all.
     pub async fn start_shift(&self, site_id: Option<String>) -> Result<String, VigilError> {
         self.blocking(move |core| Ok(core.start_shift(site_id)?.id.to_string())).await
     }
@@ -164,12 +177,20 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidState` if no shift is active.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: as `start_shift`.
     pub async fn end_shift(&self) -> Result<String, VigilError> {
         self.blocking(|core| Ok(core.end_shift()?.id.to_string())).await
     }
 
     /// Checks and stores a batch of fixes in one transaction. Invalid fixes are returned as
     /// `Rejected` and not stored; implausible ones are stored with flags.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: as `start_shift`; the batch is stored whole or not at all.
     pub async fn record_fixes(&self, fixes: Vec<Fix>) -> Result<Vec<FixOutcome>, VigilError> {
         let fixes = fixes.into_iter().map(Into::into).collect();
         self.blocking(move |core| {
@@ -183,6 +204,10 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidInput` for an empty or oversized category (64 bytes) or text (16 KiB).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: as `start_shift`.
     pub async fn log_incident(
         &self,
         category: String,
@@ -200,6 +225,10 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidInput` for an empty or oversized payload (4 KiB).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: as `start_shift`.
     pub async fn scan_checkpoint(
         &self,
         method: ScanMethod,
@@ -248,6 +277,11 @@ impl Vigil {
     /// # Errors
     ///
     /// Storage errors only; a failed send gives `delivered_at_ms = null`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the alert is stored before it is sent, and both run to completion
+    /// on Vigil's runtime even if the caller is cancelled.
     pub async fn raise_panic(&self) -> Result<PanicOutcome, VigilError> {
         let core = self.core.clone();
         let outcome = runtime().spawn(async move { core.raise_panic_and_send().await }).await??;
@@ -337,6 +371,11 @@ impl Vigil {
     /// # Errors
     ///
     /// `Offline` or `Server` when the SOC stays unreachable or failing; nothing is lost.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the sync runs to completion on Vigil's runtime, and a record leaves
+    /// the outbox only in the transaction that stores its acknowledgement.
     pub async fn sync_now(&self) -> Result<SyncSummary, VigilError> {
         let core = self.core.clone();
         let summary = runtime().spawn(async move { core.sync_now().await }).await??;
@@ -344,6 +383,10 @@ impl Vigil {
     }
 
     /// Counts records by sync state: what is pending, synced and refused.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only reads, on Vigil's runtime.
     pub async fn pending(&self) -> Result<SyncCounts, VigilError> {
         self.blocking(|core| Ok(core.store().sync_counts()?.into())).await
     }
@@ -353,12 +396,20 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidInput` for a malformed id; `NotFound` for an unknown one.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only reads, on Vigil's runtime.
     pub async fn record_state(&self, record_id: String) -> Result<RecordSyncState, VigilError> {
         let id = parse_record_id(&record_id)?;
         self.blocking(move |core| Ok(core.store().record(id)?.1.into())).await
     }
 
     /// Builds the report of the active shift, or of the latest one.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only reads, on Vigil's runtime.
     pub async fn shift_report(&self) -> Result<ShiftReport, VigilError> {
         self.blocking(|core| Ok(core.shift_report()?.into())).await
     }
@@ -386,6 +437,10 @@ impl Vigil {
     }
 
     /// Returns the sites pulled from the SOC.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: it only reads, on Vigil's runtime.
     pub async fn sites(&self) -> Result<Vec<Site>, VigilError> {
         self.blocking(|core| Ok(core.store().sites()?.into_iter().map(Site::from).collect())).await
     }
@@ -398,7 +453,12 @@ impl Vigil {
         work: impl FnOnce(&vigil_core::Vigil) -> Result<T, VigilError> + Send + 'static,
     ) -> Result<T, VigilError> {
         let core = self.core.clone();
-        runtime().spawn_blocking(move || work(&core)).await?
+        runtime()
+            .spawn_blocking(move || {
+                core.store().ensure_open()?;
+                work(&core)
+            })
+            .await?
     }
 }
 

@@ -49,6 +49,9 @@ pub enum Error {
         status: u16,
         /// The server's error code and message, or why the reply was unreadable.
         message: String,
+        /// How long the server asked the device to wait before retrying (its
+        /// `Retry-After` header, given in seconds), in milliseconds.
+        retry_after_ms: Option<u64>,
     },
 
     /// A stored value could not be decoded; the database was changed outside Vigil or is

@@ -17,6 +17,7 @@ pub mod model;
 pub mod protocol;
 pub mod store;
 pub mod sync;
+pub mod time;
 pub mod tour;
 mod vigil;
 pub mod wording;

@@ -15,6 +15,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The header that carries a device's bearer token, as `Authorization: Bearer <token>`.
 pub const AUTHORIZATION: &str = "authorization";
 
+/// The header of `POST /v1/records` that carries the device's clocks at the push, as the
+/// JSON of a [`crate::time::DeviceClockSample`]. The server uses it to correct the records'
+/// capture times; a push without it is stored uncorrected.
+pub const DEVICE_CLOCK_HEADER: &str = "vigil-device-clock";
+
 /// `POST /v1/enroll`: registers a device with the SOC.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrollRequest {

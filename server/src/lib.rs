@@ -26,7 +26,7 @@ pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
 pub use error::ServerError;
 pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
-pub use store::{DuplicateSeq, ServerStore, StoredAlert};
+pub use store::{DuplicateSeq, RecordTime, ServerStore, StoredAlert};
 
 /// The settings of a server.
 #[derive(Clone)]

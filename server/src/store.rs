@@ -5,6 +5,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
 use vigil_core::model::Record;
+use vigil_core::time::TimeFlag;
 
 use crate::db::{decode, schema};
 use crate::error::ServerError;
@@ -35,6 +36,22 @@ pub struct StoredAlert {
     pub acknowledged_at_ms: Option<i64>,
     /// When the server received the guard's cancel of the alert, if it did.
     pub cancelled_at_ms: Option<i64>,
+}
+
+/// A record's capture time as its device claimed it and as the server corrected it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordTime {
+    /// The record's id.
+    pub id: Uuid,
+    /// The record's sequence number on its device.
+    pub seq: u64,
+    /// The device's wall clock at capture, in milliseconds since the Unix epoch.
+    pub claimed_ms: i64,
+    /// The capture time on the server's clock, worked out from the device's monotonic
+    /// clock; `None` when the record or its push carried no clock reading.
+    pub corrected_ms: Option<i64>,
+    /// Reasons the corrected time is less certain; empty when the monotonic clock placed it.
+    pub flags: Vec<TimeFlag>,
 }
 
 /// A sequence number that more than one stored record of a device carries.
@@ -168,5 +185,43 @@ impl ServerStore {
             });
         }
         Ok(alerts)
+    }
+
+    /// Returns the capture time of each stored record of `device_id`, as the device
+    /// claimed it and as the server corrected it, ordered by `seq`.
+    pub fn record_times(&self, device_id: &str) -> Result<Vec<RecordTime>, ServerError> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, seq, captured_at_ms, corrected_at_ms, time_flags FROM records
+             WHERE device_id = ?1 ORDER BY seq, id",
+        )?;
+        let rows = statement.query_map([device_id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Option<i64>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+
+        let mut times = Vec::new();
+        for row in rows {
+            let (id, seq, claimed_ms, corrected_ms, flags) = row?;
+            let id = Uuid::parse_str(&id).map_err(|error| {
+                ServerError::Corrupt(format!("record id {id:?} is invalid: {error}"))
+            })?;
+            let flags = match flags {
+                Some(json) => decode("time flags", &json)?,
+                None => Vec::new(),
+            };
+            times.push(RecordTime {
+                id,
+                seq: u64::try_from(seq).unwrap_or(0),
+                claimed_ms,
+                corrected_ms,
+                flags,
+            });
+        }
+        Ok(times)
     }
 }

@@ -25,6 +25,11 @@ pub struct Record {
     pub captured_at_ms: i64,
     /// The fix attached to the record, or why there is none.
     pub location: Location,
+    /// The monotonic clock (and GNSS time, when known) at capture, from which the server
+    /// works out the true capture time; `None` for records of older versions or from a
+    /// platform that cannot read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::time::ClockReading>,
     /// What was captured.
     #[serde(flatten)]
     pub body: RecordBody,

@@ -323,6 +323,7 @@ mod tests {
             shift_id: None,
             captured_at_ms: T0,
             location: Location::NoFix { reason: NoFixReason::Unavailable },
+            clock: None,
             body: RecordBody::Panic { alert: kind },
         }
     }

@@ -4,7 +4,9 @@
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
 mod alerts;
+mod lifecycle;
 mod outbox;
+mod quarantine;
 mod records;
 pub(crate) mod schema;
 mod settings;
@@ -23,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub use alerts::AlertTransition;
 pub use outbox::{QueuedRecord, SyncCounts};
+pub use quarantine::QuarantinedDatabase;
 pub use records::NewRecord;
 
 /// The sync state of a stored record.
@@ -63,6 +66,7 @@ impl SyncState {
 pub struct Store {
     connection: Mutex<Connection>,
     path: PathBuf,
+    paused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -85,7 +89,7 @@ impl Store {
         schema::apply_pragmas(&connection)?;
         schema::migrate(&mut connection)?;
 
-        Ok(Self { connection: Mutex::new(connection), path })
+        Ok(Self { connection: Mutex::new(connection), path, paused: Default::default() })
     }
 
     /// Returns the path of the database file.
@@ -100,5 +104,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod faults;
 #[cfg(test)]
 mod tests;

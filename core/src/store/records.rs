@@ -22,6 +22,8 @@ pub struct NewRecord {
     pub captured_at_ms: i64,
     /// The attached fix, or why there is none.
     pub location: Location,
+    /// The monotonic clock at capture.
+    pub clock: Option<crate::time::ClockReading>,
     /// What was captured.
     pub body: RecordBody,
 }
@@ -180,6 +182,7 @@ pub(super) fn insert_records(
             seq: next_seq,
             captured_at_ms: new.captured_at_ms,
             location: new.location,
+            clock: new.clock,
             body: new.body,
         };
         let body = serde_json::to_string(&record)

@@ -12,6 +12,7 @@ fn incident(text: &str) -> NewRecord {
         shift_id: None,
         captured_at_ms: 1_700_000_000_000,
         location: Location::NoFix { reason: NoFixReason::Unavailable },
+        clock: None,
         body: RecordBody::Incident(Incident {
             category: "intrusion".into(),
             severity: Severity::High,

@@ -7,10 +7,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
+use crate::protocol::DEVICE_CLOCK_HEADER;
 use crate::protocol::{
     AssignmentsResponse, EnrollRequest, EnrollResponse, ErrorResponse, PanicRequest, PanicResponse,
     PushRequest, PushResponse,
 };
+use crate::time::DeviceClockSample;
 
 /// A client of the SOC server's sync protocol.
 #[derive(Debug, Clone)]
@@ -56,12 +58,38 @@ impl SyncClient {
     /// Pushes a batch of records given as their stored JSON, joined into a
     /// [`PushRequest`] body without decoding them.
     pub async fn push_json(&self, token: &str, records: &[&str]) -> Result<PushResponse> {
+        self.push_json_with_clock(token, records, None).await
+    }
+
+    /// Works as [`SyncClient::push_json`], and sends the device's clocks at the time of
+    /// the push in the [`DEVICE_CLOCK_HEADER`] header, so the server can correct the
+    /// records' capture times.
+    pub async fn push_json_with_clock(
+        &self,
+        token: &str,
+        records: &[&str],
+        clock: Option<&DeviceClockSample>,
+    ) -> Result<PushResponse> {
         let size = records.iter().map(|json| json.len() + 1).sum::<usize>() + 16;
         let mut body = String::with_capacity(size);
         body.push_str("{\"records\":[");
         body.push_str(&records.join(","));
         body.push_str("]}");
-        self.post_body("/v1/records", Some(token), body.into_bytes()).await
+
+        let clock = match clock {
+            Some(sample) => Some(
+                serde_json::to_string(sample)
+                    .map_err(|error| Error::invalid("device_clock", error.to_string()))?,
+            ),
+            None => None,
+        };
+        self.post_body_with_header(
+            "/v1/records",
+            Some(token),
+            body.into_bytes(),
+            clock.as_deref().map(|value| (DEVICE_CLOCK_HEADER, value)),
+        )
+        .await
     }
 
     /// Sends one panic alert on the fast path.
@@ -93,6 +121,16 @@ impl SyncClient {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Result<R> {
+        self.post_body_with_header(path, token, body, None).await
+    }
+
+    async fn post_body_with_header<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+        header: Option<(&str, &str)>,
+    ) -> Result<R> {
         let mut request = self
             .http
             .post(format!("{}{path}", self.base_url))
@@ -100,6 +138,9 @@ impl SyncClient {
             .body(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
         }
         decode(request.send().await.map_err(offline)?).await
     }
@@ -117,12 +158,14 @@ fn without_url(error: reqwest::Error) -> reqwest::Error {
 
 async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
     let status = response.status();
+    let retry_after_ms = retry_after_ms(response.headers());
     let bytes = response.bytes().await.map_err(offline)?;
 
     if status.is_success() {
         return serde_json::from_slice(&bytes).map_err(|error| Error::Server {
             status: 0,
             message: format!("invalid reply to a {status} response: {error}"),
+            retry_after_ms: None,
         });
     }
 
@@ -130,7 +173,17 @@ async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
         Ok(reply) => format!("{}: {}", reply.error.code, reply.error.message),
         Err(_) => format!("unreadable error reply ({} bytes)", bytes.len()),
     };
-    Err(Error::Server { status: status.as_u16(), message })
+    Err(Error::Server { status: status.as_u16(), message, retry_after_ms })
+}
+
+/// Reads a `Retry-After` header given in seconds, as in `Retry-After: 120`.
+///
+/// NOTE: the HTTP-date form of the header is ignored, so the device falls back to its
+/// own backoff for it.
+fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let seconds: u64 = value.trim().parse().ok()?;
+    Some(seconds.saturating_mul(1_000))
 }
 
 /// Returns whether the server refused the device's token.

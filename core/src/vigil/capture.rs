@@ -483,6 +483,7 @@ impl Vigil {
             guard_id: self.config().guard_id.clone(),
             shift_id,
             captured_at_ms: self.now_ms(),
+            clock: self.clock_reading(&location, &body),
             location,
             body,
         }

@@ -4,8 +4,12 @@ mod alert_cancel;
 mod alert_lane;
 mod capture;
 mod config;
+mod lifecycle;
+mod network;
 mod report;
+mod storage;
 mod sync;
+mod time;
 mod tours;
 
 use std::path::Path;
@@ -15,8 +19,9 @@ use std::time::Duration;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::location::{FenceTracker, FixChecker, StorageFilter};
-use crate::store::Store;
+use crate::store::{QuarantinedDatabase, Store};
 use crate::sync::SyncClient;
+use crate::time::{BootClock, MonotonicClock};
 
 pub use capture::{
     CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
@@ -50,6 +55,11 @@ struct Inner {
     /// which would make the server replace the first token.
     enroll_lock: tokio::sync::Mutex<()>,
     alerts: alert_lane::AlertLane,
+    quarantined: Option<QuarantinedDatabase>,
+    network_changed: tokio::sync::Notify,
+    monotonic: Arc<dyn MonotonicClock>,
+    /// The latest clock offset written to disk, so repeats within its precision are not.
+    clock_offset: Mutex<Option<crate::time::ClockOffset>>,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -60,6 +70,9 @@ impl std::fmt::Debug for Vigil {
 
 impl Vigil {
     /// Opens (or creates) the device store at `path` with the system clock.
+    ///
+    /// A database that SQLite finds corrupt is moved aside and a fresh one is created; see
+    /// [`Vigil::quarantined_at_open`].
     ///
     /// # Errors
     ///
@@ -79,6 +92,22 @@ impl Vigil {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        Self::open_with_clocks(path, config, clock, Arc::new(BootClock::new()))
+    }
+
+    /// Opens the device store with another wall clock and monotonic clock: on iOS the app
+    /// provides the monotonic clock, and tests simulate reboots with
+    /// [`crate::time::ManualMonotonic`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Vigil::open`].
+    pub fn open_with_clocks(
+        path: impl AsRef<Path>,
+        config: Config,
+        clock: Arc<dyn Clock>,
+        monotonic: Arc<dyn MonotonicClock>,
+    ) -> Result<Self> {
         config.validate()?;
         let client =
             SyncClient::new(&config.server_url, Duration::from_millis(config.request_timeout_ms))?;
@@ -86,7 +115,7 @@ impl Vigil {
             &config.server_url,
             Duration::from_millis(config.alert_request_timeout_ms),
         )?;
-        let store = Store::open(path)?;
+        let (store, quarantined) = Store::open_or_quarantine(path, clock.now_ms())?;
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
@@ -103,6 +132,10 @@ impl Vigil {
             sync_lock: Default::default(),
             enroll_lock: Default::default(),
             alerts,
+            quarantined,
+            network_changed: Default::default(),
+            monotonic,
+            clock_offset: Mutex::new(None),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -135,9 +168,12 @@ impl Vigil {
         work: impl FnOnce(&Vigil) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let vigil = self.clone();
-        tokio::task::spawn_blocking(move || work(&vigil))
-            .await
-            .map_err(|error| Error::InvalidState(format!("a storage task failed: {error}")))?
+        tokio::task::spawn_blocking(move || {
+            vigil.store().ensure_open()?;
+            work(&vigil)
+        })
+        .await
+        .map_err(|error| Error::InvalidState(format!("a storage task failed: {error}")))?
     }
 }
 

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use super::Vigil;
 use crate::error::{Error, Result};
 use crate::model::Record;
@@ -53,20 +55,63 @@ impl Vigil {
     /// reply, so cancelling leaves unacknowledged records queued, and a resend is harmless
     /// because the server stores records idempotently.
     pub async fn sync_now(&self) -> Result<SyncSummary> {
+        self.sync_until(None).await
+    }
+
+    /// Works as [`Vigil::sync_now`] within a time budget, for the platforms' background
+    /// schedulers (WorkManager, BGTaskScheduler). Once the budget is spent it starts no
+    /// new request and no new retry wait, and returns what it did: records still pending
+    /// stay queued for the next sync.
+    ///
+    /// It returns within `budget` plus at most one request timeout
+    /// ([`Config::request_timeout_ms`](crate::Config::request_timeout_ms)), because a
+    /// request already sent is allowed to finish so its acknowledgement is not lost.
+    ///
+    /// # Errors
+    ///
+    /// As [`Vigil::sync_now`]; a step that fails and has no budget left for a retry
+    /// returns its error.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`Vigil::sync_now`].
+    pub async fn sync_within(&self, budget: Duration) -> Result<SyncSummary> {
+        self.sync_until(Some(Instant::now() + budget)).await
+    }
+
+    async fn sync_until(&self, deadline: Option<Instant>) -> Result<SyncSummary> {
         let _one_sync_at_a_time = self.inner.sync_lock.lock().await;
         let mut summary = SyncSummary::default();
 
-        let token = self.retrying(|| self.device_token()).await?;
+        let token = self.retrying(deadline, || self.device_token()).await?;
 
         for panic in self.blocking(|vigil| vigil.store().outbox_page(100, Some("panic"))).await? {
-            self.retrying(|| self.deliver_panic(&panic)).await?;
-            summary.panics_delivered += 1;
-            summary.acknowledged += 1;
+            if is_past(deadline) {
+                return self.finish(summary, "the time budget ran out").await;
+            }
+            match self.retrying(deadline, || self.deliver_panic(&panic)).await {
+                Ok(_) => {
+                    summary.panics_delivered += 1;
+                    summary.acknowledged += 1;
+                }
+                // A rejected alert must not hold up the outbox behind it. It stays queued
+                // and goes with the first batch, whose reply records the rejection.
+                Err(Error::Server { status: 403 | 409 | 422, .. }) => {
+                    tracing::warn!(record = %panic.id, "the server rejected a panic alert on the panic lane; sending it with the outbox");
+                }
+                Err(error) => return Err(error),
+            }
         }
 
-        summary.sites_received = self.retrying(|| self.pull_assignments(&token)).await?;
+        if !is_past(deadline) {
+            summary.sites_received =
+                self.retrying(deadline, || self.pull_assignments(&token)).await?;
+        }
 
         loop {
+            if is_past(deadline) {
+                return self.finish(summary, "the time budget ran out").await;
+            }
             let batch_size = self.config().batch_size;
             let batch = self
                 .blocking(move |vigil| vigil.store().outbox_batch(batch_size, MAX_BATCH_BYTES))
@@ -75,16 +120,21 @@ impl Vigil {
                 break;
             }
             let (acknowledged, rejected) =
-                self.retrying(|| self.push_batch(&token, &batch)).await?;
+                self.retrying(deadline, || self.push_batch(&token, &batch)).await?;
             summary.acknowledged += acknowledged;
             summary.rejected += rejected;
         }
 
+        self.finish(summary, "the outbox is empty").await
+    }
+
+    async fn finish(&self, mut summary: SyncSummary, reason: &'static str) -> Result<SyncSummary> {
         summary.counts = self.blocking(|vigil| vigil.store().sync_counts()).await?;
         tracing::info!(
             acknowledged = summary.acknowledged,
             rejected = summary.rejected,
             pending = summary.counts.pending,
+            reason,
             "sync finished"
         );
         Ok(summary)
@@ -93,6 +143,8 @@ impl Vigil {
     /// Sends one panic alert on the alert lane's client and records its delivery. Returns
     /// when the SOC stored it, by the server's clock.
     pub(super) async fn deliver_panic(&self, record: &Record) -> Result<i64> {
+        // NOTE: the alert lane sends no device clock header, so the server corrects the
+        // time of an alert only if it also arrives through a push.
         let reply = self.send_alert(record).await?;
         tracing::info!(record = %record.id, "panic alert delivered");
         Ok(reply.delivered_at_ms)
@@ -129,7 +181,9 @@ impl Vigil {
             .and_then(|cursor| cursor.parse::<i64>().ok())
             .unwrap_or(0);
 
+        let before = self.clock_sample();
         let reply = self.inner.client.assignments(token, cursor).await?;
+        self.note_server_time(before, self.clock_sample(), reply.server_time_ms).await?;
         let received = reply.sites.len() as u64;
         let mut reply = reply;
         reply.sites.retain(|site| match site.validate() {
@@ -158,7 +212,10 @@ impl Vigil {
         self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;
 
         let records: Vec<&str> = batch.iter().map(|record| record.json.as_str()).collect();
-        let reply = self.inner.client.push_json(token, &records).await?;
+        let before = self.clock_sample();
+        let reply =
+            self.inner.client.push_json_with_clock(token, &records, before.as_ref()).await?;
+        self.note_server_time(before, self.clock_sample(), reply.server_time_ms).await?;
 
         // Only ids this batch contained count: a confused server cannot acknowledge records
         // it was never sent.
@@ -172,6 +229,7 @@ impl Vigil {
                     "the server answered a batch of {} records with no result",
                     ids.len()
                 ),
+                retry_after_ms: None,
             });
         }
 
@@ -191,7 +249,16 @@ impl Vigil {
 
     /// Runs a sync step, retrying transient failures with backoff. A refused token is
     /// forgotten so that the next attempt enrolls again.
-    async fn retrying<T, F: Future<Output = Result<T>>>(&self, step: impl Fn() -> F) -> Result<T> {
+    ///
+    /// The wait before a retry is the longer of the backoff delay and the server's
+    /// `Retry-After`. A wait that would pass `deadline` or [`MAX_RETRY_DELAY`] is not
+    /// started: the step's error is returned and the records stay queued. A network-change
+    /// hint ([`Vigil::network_changed`]) ends a wait at once and resets the backoff.
+    async fn retrying<T, F: Future<Output = Result<T>>>(
+        &self,
+        deadline: Option<Instant>,
+        step: impl Fn() -> F,
+    ) -> Result<T> {
         let base = Duration::from_millis(self.config().retry_base_delay_ms);
         let mut backoff = Backoff::new(base, MAX_RETRY_DELAY);
         let mut attempt = 1;
@@ -212,10 +279,35 @@ impl Vigil {
                 return Err(error);
             }
 
-            let delay = backoff.next_delay();
+            let delay = backoff.next_delay().max(retry_after(&error));
+            if delay > MAX_RETRY_DELAY || deadline.is_some_and(|end| Instant::now() + delay > end) {
+                tracing::info!(%error, attempt, delay_ms = delay.as_millis() as u64, "sync step failed; no time left to wait for a retry");
+                return Err(error);
+            }
+
             tracing::info!(%error, attempt, delay_ms = delay.as_millis() as u64, "sync step failed; retrying");
-            tokio::time::sleep(delay).await;
+            let network_changed = self.inner.network_changed.notified();
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = network_changed => {
+                    tracing::info!("the network changed; retrying at once");
+                    backoff = Backoff::new(base, MAX_RETRY_DELAY);
+                }
+            }
             attempt += 1;
         }
+    }
+}
+
+/// Returns whether the time budget ending at `deadline` is spent.
+fn is_past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|end| Instant::now() >= end)
+}
+
+/// Returns the wait the server asked for in a `Retry-After` header, or zero.
+fn retry_after(error: &Error) -> Duration {
+    match error {
+        Error::Server { retry_after_ms: Some(ms), .. } => Duration::from_millis(*ms),
+        _ => Duration::ZERO,
     }
 }

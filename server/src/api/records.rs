@@ -3,23 +3,43 @@
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use axum::http::HeaderMap;
 use vigil_core::model::RecordBody;
+use vigil_core::protocol::DEVICE_CLOCK_HEADER;
 use vigil_core::protocol::{
     PanicRequest, PanicResponse, PushRequest, PushResponse, RejectedRecord,
 };
+use vigil_core::time::DeviceClockSample;
 
 use super::auth::Device;
 use super::error::ApiError;
 use super::{AppState, MAX_BATCH_RECORDS, now_ms};
 use crate::db::records::{self, PanicOutcome};
+use crate::db::times;
+
+/// Reads the device's clocks from the [`DEVICE_CLOCK_HEADER`] header, if sent.
+fn device_clock(headers: &HeaderMap) -> Result<Option<DeviceClockSample>, ApiError> {
+    let Some(value) = headers.get(DEVICE_CLOCK_HEADER) else {
+        return Ok(None);
+    };
+    let sample =
+        value.to_str().ok().and_then(|text| serde_json::from_str(text).ok()).ok_or_else(|| {
+            ApiError::invalid_request(format!(
+                "the {DEVICE_CLOCK_HEADER} header is not the JSON of a device clock sample"
+            ))
+        })?;
+    Ok(Some(sample))
+}
 
 /// Stores a batch of records in one transaction and replies after the commit.
 pub(crate) async fn push(
     State(state): State<AppState>,
     device: Device,
+    headers: HeaderMap,
     body: Result<Json<PushRequest>, JsonRejection>,
 ) -> Result<Json<PushResponse>, ApiError> {
     let Json(request) = body?;
+    let clock = device_clock(&headers)?;
 
     if request.records.len() > MAX_BATCH_RECORDS {
         return Err(ApiError::payload_too_large(format!(
@@ -32,7 +52,17 @@ pub(crate) async fn push(
     let device_id = device.device_id.clone();
     let outcome = state
         .db
-        .call(move |connection| records::push(connection, &device_id, &request.records, now))
+        .call(move |connection| {
+            let Some(sample) = clock else {
+                return records::push(connection, &device_id, &request.records, now);
+            };
+            // One transaction, so the corrected times cost no extra disk sync.
+            let transaction = connection.transaction()?;
+            let outcome = records::push_in(&transaction, &device_id, &request.records, now)?;
+            times::store_corrections(&transaction, &request.records, &sample, now)?;
+            transaction.commit()?;
+            Ok(outcome)
+        })
         .await?;
 
     tracing::debug!(

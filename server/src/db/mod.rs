@@ -8,6 +8,7 @@ pub(crate) mod devices;
 pub(crate) mod records;
 pub(crate) mod schema;
 pub(crate) mod sites;
+pub(crate) mod times;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -81,10 +81,22 @@ pub(crate) fn push(
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
     let transaction = connection.transaction()?;
+    let outcome = push_in(&transaction, device_id, records, now_ms)?;
+    transaction.commit()?;
+    Ok(outcome)
+}
+
+/// Works as [`push`] inside the caller's transaction, which the caller commits.
+pub(crate) fn push_in(
+    transaction: &Transaction<'_>,
+    device_id: &str,
+    records: &[Record],
+    now_ms: i64,
+) -> Result<PushOutcome, ServerError> {
     let mut outcome = PushOutcome::default();
 
     for record in records {
-        let result = store_checked(&transaction, device_id, record, now_ms)?;
+        let result = store_checked(transaction, device_id, record, now_ms)?;
 
         // An id is never in both lists: a later copy of it with other content moves the id
         // from `acked` to `rejected`, and once rejected it stays there.
@@ -107,7 +119,6 @@ pub(crate) fn push(
         }
     }
 
-    transaction.commit()?;
     Ok(outcome)
 }
 

@@ -72,6 +72,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // and the guard's cancel, which arrives as an `alert_cancel` record.
     "ALTER TABLE alerts ADD COLUMN acknowledged_at_ms INTEGER;
     ALTER TABLE alerts ADD COLUMN cancelled_at_ms INTEGER;",
+    // The server's corrected capture time of each record, and why it is uncertain
+    // (a JSON array of time flags).
+    "ALTER TABLE records ADD COLUMN corrected_at_ms INTEGER;
+    ALTER TABLE records ADD COLUMN time_flags TEXT;",
 ];
 
 /// Returns the schema version this build creates.
