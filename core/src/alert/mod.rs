@@ -7,6 +7,7 @@
 //! sends alerts; [`crate::Vigil::alert_status`] reads the state.
 
 pub(crate) mod pin;
+pub mod sms;
 
 use uuid::Uuid;
 
