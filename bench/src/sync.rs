@@ -137,6 +137,7 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
         device_id: "bench-device".into(),
         guard_id: "bench-guard".into(),
         enrollment_code: "bench".into(),
+        public_key: None,
     };
     let token = client.enroll(&enrollment).await.unwrap().device_token;
 

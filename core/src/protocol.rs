@@ -29,6 +29,10 @@ pub struct EnrollRequest {
     pub guard_id: String,
     /// The code the SOC issued for this enrollment.
     pub enrollment_code: String,
+    /// The device's Ed25519 public key, 32 bytes in base64url without padding, which
+    /// verifies its SMS fallback messages. Older devices omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// The reply to [`EnrollRequest`].

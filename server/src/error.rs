@@ -57,6 +57,11 @@ pub enum ServerError {
     #[error("alert {0} not found; list the stored alerts to find its id")]
     AlertNotFound(uuid::Uuid),
 
+    /// An SMS fallback message that is malformed, names no enrolled device with a key, or
+    /// has a signature that does not match.
+    #[error("SMS alert rejected: {0}")]
+    SmsRejected(#[source] vigil_core::alert::sms::SmsError),
+
     /// A database task on the blocking thread pool panicked or was cancelled.
     #[error("a database task failed: {0}")]
     Task(String),

@@ -13,6 +13,7 @@ mod db;
 mod error;
 mod operator;
 mod run;
+mod sms;
 mod store;
 mod token;
 
@@ -26,6 +27,7 @@ pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
 pub use error::ServerError;
 pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
+pub use sms::VerifiedSms;
 pub use store::{DuplicateSeq, RecordTime, ServerStore, StoredAlert};
 
 /// The settings of a server.

@@ -93,6 +93,10 @@ impl ServerStore {
         Ok(Self { connection })
     }
 
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
     /// Returns the number of stored records of all devices.
     pub fn record_count(&self) -> Result<u64, ServerError> {
         let count: i64 =

@@ -24,6 +24,7 @@ fn enroll_request(device_id: &str, code: &str) -> EnrollRequest {
         device_id: device_id.to_owned(),
         guard_id: "guard-7".to_owned(),
         enrollment_code: code.to_owned(),
+        public_key: None,
     }
 }
 

@@ -108,3 +108,18 @@ pub trait LocationRequester: Send + Sync {
     /// last active alert is acknowledged or cancelled.
     fn set_high_accuracy(&self, enabled: bool);
 }
+
+/// The shell's SMS and phone service, for the fallback when an alert cannot be delivered
+/// over data.
+///
+/// Vigil calls it from a blocking thread of its runtime, at most once per alert in a run
+/// of the app (once per alert across restarts unless the app is killed during the call).
+/// The shell must send duress messages without any trace the person holding the phone
+/// could see.
+pub trait SmsSender: Send + Sync {
+    /// Sends `text`, at most 160 GSM-7 characters, as one SMS to `number`.
+    fn send_sms(&self, number: String, text: String);
+
+    /// Places a voice call to `number`. Vigil never calls it for a duress alert.
+    fn place_call(&self, number: String);
+}

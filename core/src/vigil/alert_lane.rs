@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::sync::DEVICE_TOKEN;
 use super::{Inner, Vigil};
-use crate::alert::{AlertListener, AlertState, AlertStatus, LocationRequester};
+use crate::alert::{AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 use crate::error::Result;
 use crate::model::{AlertKind, Record, RecordBody};
 use crate::protocol::{PanicRequest, PanicResponse, PushRequest};
@@ -38,6 +38,8 @@ pub(super) struct AlertLane {
     listener: Mutex<Option<Arc<dyn AlertListener>>>,
     /// The shell's location service, if it set one.
     location: Mutex<Option<Arc<dyn LocationRequester>>>,
+    /// The shell's SMS and phone service, if it set one.
+    pub(super) sms_sender: Mutex<Option<Arc<dyn SmsSender>>>,
     /// The running lane task, if it was started.
     task: Mutex<Option<AbortHandle>>,
     /// Held from a state change until the listener has been told of it, so that the
@@ -52,6 +54,7 @@ impl AlertLane {
             wake: Arc::new(Notify::new()),
             listener: Mutex::new(None),
             location: Mutex::new(None),
+            sms_sender: Mutex::new(None),
             task: Mutex::new(None),
             publish_order: Mutex::new(()),
         })
@@ -241,6 +244,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
     let mut high_accuracy: Option<bool> = None;
     let mut update_in_flight = false;
     let mut update_due = Instant::now();
+    let mut sms = super::sms_fallback::SmsFallback::default();
 
     loop {
         let Some(inner) = vigil.upgrade() else {
@@ -268,6 +272,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             );
         }
         attempts.retain(|id, _| due.contains_key(id));
+        let sms_due = sms.poll(&vigil_now, &active, now).await;
 
         for (record, _) in active {
             let id = record.id;
@@ -296,6 +301,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             .map(|(_, when)| *when)
             .chain((!cancels_in_flight).then_some(cancels_due).filter(|when| *when > now))
             .chain((alerting && !update_in_flight).then_some(update_due))
+            .chain(sms_due)
             .min();
         tokio::select! {
             () = wake.notified() => {

@@ -37,6 +37,14 @@ pub struct Config {
     /// Time limit of one alert request, in milliseconds. It is shorter than
     /// `request_timeout_ms` so that a lost request is retried sooner.
     pub alert_request_timeout_ms: u64,
+    /// Time after which an alert the SOC has not yet stored is also sent by SMS, in
+    /// milliseconds, counted from when the alert lane first saw the alert.
+    pub sms_fallback_after_ms: u64,
+    /// The SOC's number for SMS fallback messages; `None` turns the fallback off.
+    pub sms_fallback_number: Option<String>,
+    /// Whether the SMS fallback also places a call to `sms_fallback_number`, except for
+    /// duress alerts.
+    pub sms_fallback_call: bool,
 }
 
 /// Longest device, guard or enrollment id accepted, in bytes.
@@ -65,6 +73,9 @@ impl Config {
             checkin: CheckinPolicy::default(),
             alert_resend_interval_ms: 2_000,
             alert_request_timeout_ms: 5_000,
+            sms_fallback_after_ms: 30_000,
+            sms_fallback_number: None,
+            sms_fallback_call: false,
         }
     }
 
@@ -95,6 +106,9 @@ impl Config {
             return Err(Error::invalid("alert_request_timeout_ms", "must be positive"));
         }
         check_storage_rate(&self.storage_rate)?;
+        if let Some(number) = &self.sms_fallback_number {
+            check_phone_number(number)?;
+        }
         Ok(())
     }
 }
@@ -133,6 +147,20 @@ fn check_id(field: &str, value: &str) -> Result<()> {
     }
     if value.chars().any(char::is_control) {
         return Err(Error::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}
+
+/// Accepts a phone number as `+` and 3 to 15 digits (E.164), or 3 to 15 digits for a short
+/// code.
+fn check_phone_number(number: &str) -> Result<()> {
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let valid = (3..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    if !valid {
+        return Err(Error::invalid(
+            "sms_fallback_number",
+            "must be an E.164 number such as +15551234567, or a short code of digits",
+        ));
     }
     Ok(())
 }

@@ -4,9 +4,11 @@ mod alert_cancel;
 mod alert_lane;
 mod capture;
 mod config;
+mod device_key;
 mod lifecycle;
 mod network;
 mod report;
+mod sms_fallback;
 mod storage;
 mod sync;
 mod time;
@@ -60,6 +62,8 @@ struct Inner {
     monotonic: Arc<dyn MonotonicClock>,
     /// The latest clock offset written to disk, so repeats within its precision are not.
     clock_offset: Mutex<Option<crate::time::ClockOffset>>,
+    /// Signs SMS fallback messages; its public key is sent at enrollment.
+    signing_key: crate::crypto::DeviceSigningKey,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -116,6 +120,7 @@ impl Vigil {
             Duration::from_millis(config.alert_request_timeout_ms),
         )?;
         let (store, quarantined) = Store::open_or_quarantine(path, clock.now_ms())?;
+        let signing_key = device_key::load_or_create(&store)?;
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
@@ -136,6 +141,7 @@ impl Vigil {
             network_changed: Default::default(),
             monotonic,
             clock_offset: Mutex::new(None),
+            signing_key,
         };
         Ok(Self { inner: Arc::new(inner) })
     }

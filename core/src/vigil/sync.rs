@@ -165,6 +165,7 @@ impl Vigil {
             device_id: self.config().device_id.clone(),
             guard_id: self.config().guard_id.clone(),
             enrollment_code: self.config().enrollment_code.clone(),
+            public_key: Some(super::device_key::encode_public_key(&self.inner.signing_key)),
         };
         let reply = self.inner.client.enroll(&request).await?;
         let token = reply.device_token.clone();

@@ -22,6 +22,9 @@ pub(crate) async fn enroll(
 
     check_id("device_id", &request.device_id)?;
     check_id("guard_id", &request.guard_id)?;
+    if let Some(public_key) = &request.public_key {
+        check_public_key(public_key)?;
+    }
     let code_matches = token::constant_time_eq(
         request.enrollment_code.as_bytes(),
         state.enrollment_code.as_bytes(),
@@ -39,7 +42,14 @@ pub(crate) async fn enroll(
     state
         .db
         .call(move |connection| {
-            devices::enroll(connection, &request.device_id, &request.guard_id, &issued, now)
+            devices::enroll(
+                connection,
+                &request.device_id,
+                &request.guard_id,
+                request.public_key.as_deref(),
+                &issued,
+                now,
+            )
         })
         .await?;
 
@@ -64,4 +74,11 @@ fn check_id(field: &str, value: &str) -> Result<(), ApiError> {
         return Err(ApiError::invalid_request(format!("{field} contains control characters")));
     }
     Ok(())
+}
+
+/// Checks that a device public key is 32 bytes in base64url without padding.
+fn check_public_key(public_key: &str) -> Result<(), ApiError> {
+    vigil_core::checkin::decode_public_key(public_key)
+        .map(drop)
+        .map_err(|reason| ApiError::invalid_request(format!("invalid public_key: {reason}")))
 }

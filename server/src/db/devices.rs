@@ -6,23 +6,27 @@ use crate::error::ServerError;
 use crate::token::{self, IssuedToken};
 
 /// Enrolls `device_id`, or re-enrolls it: the new token replaces the old one, which stops
-/// working, and the device's records stay.
+/// working, and the device's records stay. A re-enrollment without a public key keeps the
+/// stored one.
 pub(crate) fn enroll(
     connection: &Connection,
     device_id: &str,
     guard_id: &str,
+    public_key: Option<&str>,
     token: &IssuedToken,
     now_ms: i64,
 ) -> Result<(), ServerError> {
     connection.execute(
-        "INSERT INTO devices (device_id, guard_id, token_selector, token_verifier, enrolled_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO devices
+             (device_id, guard_id, token_selector, token_verifier, enrolled_at_ms, public_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (device_id) DO UPDATE SET
              guard_id = excluded.guard_id,
              token_selector = excluded.token_selector,
              token_verifier = excluded.token_verifier,
-             enrolled_at_ms = excluded.enrolled_at_ms",
-        params![device_id, guard_id, token.selector, token.verifier, now_ms],
+             enrolled_at_ms = excluded.enrolled_at_ms,
+             public_key = COALESCE(excluded.public_key, devices.public_key)",
+        params![device_id, guard_id, token.selector, token.verifier, now_ms, public_key],
     )?;
     Ok(())
 }

@@ -76,6 +76,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // (a JSON array of time flags).
     "ALTER TABLE records ADD COLUMN corrected_at_ms INTEGER;
     ALTER TABLE records ADD COLUMN time_flags TEXT;",
+    // The device's Ed25519 public key, base64url, which verifies its SMS alerts.
+    "ALTER TABLE devices ADD COLUMN public_key TEXT;",
 ];
 
 /// Returns the schema version this build creates.

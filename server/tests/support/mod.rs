@@ -153,6 +153,7 @@ impl Client {
             device_id: device_id.to_owned(),
             guard_id: "guard-7".to_owned(),
             enrollment_code: CODE.to_owned(),
+            public_key: None,
         };
         let reply = self.post("/v1/enroll", None, &request).await;
         assert_eq!(reply.status, 200, "enroll failed: {}", reply.body);
