@@ -76,3 +76,30 @@ pub fn acknowledge(database: &Path, id: &str) -> Result<i64, CliError> {
     let now_ms = vigil_core::Clock::now_ms(&vigil_core::SystemClock);
     vigil_server::acknowledge_alert(database, record_id, now_ms).context("acknowledging the alert")
 }
+
+/// Verifies an SMS fallback alert against the device keys stored in `database`.
+pub fn verify_sms(database: &Path, text: &str) -> Result<vigil_server::VerifiedSms, CliError> {
+    let store = ServerStore::open(database).context("opening the server database")?;
+    store.verify_sms(text).context("verifying the SMS alert")
+}
+
+/// Formats a verified SMS alert on one line, for a terminal.
+pub fn verified_sms_text(verified: &vigil_server::VerifiedSms) -> String {
+    let alert = &verified.alert;
+    let location = match &alert.fix {
+        Some(fix) => format!(
+            "at {:.5},{:.5} within {} m",
+            fix.latitude(),
+            fix.longitude(),
+            fix.accuracy_m
+        ),
+        None => "with no fix".to_string(),
+    };
+    format!(
+        "verified: {} alert from device {} (guard {}) captured at {} s {location}",
+        alert.kind.code(),
+        verified.device_id,
+        verified.guard_id,
+        alert.captured_at_s
+    )
+}

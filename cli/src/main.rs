@@ -107,6 +107,15 @@ enum Command {
         #[command(subcommand)]
         action: AlertsAction,
     },
+    /// Verify an SMS fallback alert against the device keys in a reference server's
+    /// database, and print what it carries. Exits non-zero if it does not verify.
+    SmsVerify {
+        /// The server's SQLite database file.
+        #[arg(long, value_name = "PATH", default_value = "vigil-server.db")]
+        database: PathBuf,
+        /// The SMS text as received, starting with VG1.
+        text: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +206,7 @@ fn main() -> ExitCode {
         Command::Demo { .. } => "error",
         Command::TagKey(_) => "warn",
         Command::Alerts { .. } => "warn",
+        Command::SmsVerify { .. } => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -258,6 +268,11 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Alerts { action: AlertsAction::Ack { id, database } } => {
             let acknowledged_at_ms = alerts::acknowledge(&database, &id)?;
             println!("alert {id} acknowledged at {acknowledged_at_ms} ms");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SmsVerify { database, text } => {
+            let verified = alerts::verify_sms(&database, &text)?;
+            println!("{}", alerts::verified_sms_text(&verified));
             Ok(ExitCode::SUCCESS)
         }
     }
