@@ -75,6 +75,34 @@ pub trait LocationRequester: Send + Sync {
     fn set_high_accuracy(&self, enabled: bool);
 }
 
+/// The platform's SMS and phone service, for the fallback when an alert is not delivered
+/// over data within `sms_fallback_after_ms`.
+///
+/// Vigil calls it on its own threads, at most once per alert in a run of the app (once
+/// per alert across restarts unless the app is killed during the call). Send duress
+/// messages without any trace the person holding the phone could see.
+#[uniffi::export(with_foreign)]
+pub trait SmsSender: Send + Sync {
+    /// Sends `text`, at most 160 GSM-7 characters, as one SMS to `number`.
+    fn send_sms(&self, number: String, text: String);
+
+    /// Places a voice call to `number`. Vigil never calls it for a duress alert.
+    fn place_call(&self, number: String);
+}
+
+/// Forwards the core's SMS requests to the app's SMS service.
+pub(crate) struct ForeignSms(pub(crate) Arc<dyn SmsSender>);
+
+impl core_alert::SmsSender for ForeignSms {
+    fn send_sms(&self, number: String, text: String) {
+        self.0.send_sms(number, text);
+    }
+
+    fn place_call(&self, number: String) {
+        self.0.place_call(number);
+    }
+}
+
 /// Forwards the core's location requests to the app's location service.
 pub(crate) struct ForeignLocation(pub(crate) Arc<dyn LocationRequester>);
 

@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
 use uuid_text::parse_record_id;
 
-pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester};
+pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 pub use error::VigilError;
 pub use storage::QuarantinedDatabase;
 pub use time::{ClockOffset, CorrectedTime, TimeFlag};
@@ -91,6 +91,17 @@ pub struct VigilConfig {
     /// stored, so corners stay on the track.
     #[uniffi(default = 30.0)]
     pub storage_min_heading_change_deg: f64,
+    /// Time after which an alert the SOC has not stored is also sent by SMS, in
+    /// milliseconds.
+    #[uniffi(default = 30000)]
+    pub sms_fallback_after_ms: u64,
+    /// The SOC's number for SMS fallback messages, in E.164 form; `null` turns the
+    /// fallback off.
+    #[uniffi(default = None)]
+    pub sms_fallback_number: Option<String>,
+    /// Whether the SMS fallback also places a call to that number (never for duress).
+    #[uniffi(default = false)]
+    pub sms_fallback_call: bool,
 }
 
 impl From<VigilConfig> for vigil_core::Config {
@@ -112,6 +123,9 @@ impl From<VigilConfig> for vigil_core::Config {
             max_interval_ms: config.storage_max_interval_ms,
             min_heading_change_deg: config.storage_min_heading_change_deg,
         };
+        core.sms_fallback_after_ms = config.sms_fallback_after_ms;
+        core.sms_fallback_number = config.sms_fallback_number;
+        core.sms_fallback_call = config.sms_fallback_call;
         core
     }
 }
@@ -363,6 +377,15 @@ impl Vigil {
                 as Arc<dyn vigil_core::alert::LocationRequester>
         });
         self.core.set_location_requester(adapter);
+    }
+
+    /// Sets the platform's SMS and phone service, which Vigil asks to send an alert by SMS
+    /// when the SOC has not stored it within `sms_fallback_after_ms`; `null` removes it.
+    pub fn set_sms_sender(&self, sender: Option<Arc<dyn SmsSender>>) {
+        let adapter = sender.map(|sender| {
+            Arc::new(alerts::ForeignSms(sender)) as Arc<dyn vigil_core::alert::SmsSender>
+        });
+        self.core.set_sms_sender(adapter);
     }
 
     /// Sends the outbox (panic alerts first) and pulls new assignments, retrying with
