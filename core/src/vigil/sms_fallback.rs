@@ -116,7 +116,7 @@ fn request_sms(vigil: &Vigil, record: &Record, number: String, place_call: bool)
 fn alert_kind(record: &Record) -> AlertKind {
     match &record.body {
         RecordBody::Panic { alert } => *alert,
-        // The lane only holds panic records, so this arm is not reached.
+        // The lane reads only panic records, so this arm is not reached.
         _ => AlertKind::Panic,
     }
 }
