@@ -6,6 +6,7 @@
 //! cancelled alert stops there. [`crate::Vigil::start_alert_lane`] starts the task that
 //! sends alerts; [`crate::Vigil::alert_status`] reads the state.
 
+pub mod lone_worker;
 pub(crate) mod pin;
 pub mod sms;
 

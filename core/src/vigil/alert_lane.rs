@@ -40,6 +40,8 @@ pub(super) struct AlertLane {
     location: Mutex<Option<Arc<dyn LocationRequester>>>,
     /// The shell's SMS and phone service, if it set one.
     pub(super) sms_sender: Mutex<Option<Arc<dyn SmsSender>>>,
+    /// The lone-worker check-in timer.
+    pub(super) lone_worker: super::lone_worker::Slot,
     /// The running lane task, if it was started.
     task: Mutex<Option<AbortHandle>>,
     /// Held from a state change until the listener has been told of it, so that the
@@ -55,6 +57,7 @@ impl AlertLane {
             listener: Mutex::new(None),
             location: Mutex::new(None),
             sms_sender: Mutex::new(None),
+            lone_worker: Default::default(),
             task: Mutex::new(None),
             publish_order: Mutex::new(()),
         })
@@ -273,6 +276,13 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
         }
         attempts.retain(|id, _| due.contains_key(id));
         let sms_due = sms.poll(&vigil_now, &active, now).await;
+        let lone_worker_due = match vigil_now.blocking(|vigil| vigil.tick_lone_worker()).await {
+            Ok(next) => next.map(|in_ms| now + Duration::from_millis(in_ms)),
+            Err(error) => {
+                tracing::error!(%error, "failed to check the lone-worker timer; retrying");
+                Some(now + interval)
+            }
+        };
 
         for (record, _) in active {
             let id = record.id;
@@ -302,6 +312,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             .chain((!cancels_in_flight).then_some(cancels_due).filter(|when| *when > now))
             .chain((alerting && !update_in_flight).then_some(update_due))
             .chain(sms_due)
+            .chain(lone_worker_due)
             .min();
         tokio::select! {
             () = wake.notified() => {

@@ -6,6 +6,7 @@ mod capture;
 mod config;
 mod device_key;
 mod lifecycle;
+mod lone_worker;
 mod network;
 mod report;
 mod sms_fallback;
@@ -189,3 +190,5 @@ mod signed_tests;
 mod tests;
 #[cfg(test)]
 mod tour_tests;
+#[cfg(test)]
+mod lone_worker_tests;
