@@ -7,6 +7,7 @@
 mod alerts;
 mod error;
 mod lifecycle;
+mod lone_worker;
 mod schedule;
 mod storage;
 mod time;
@@ -19,6 +20,9 @@ use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 pub use error::VigilError;
+pub use lone_worker::{
+    LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus, MonotonicClock,
+};
 pub use storage::QuarantinedDatabase;
 pub use time::{ClockOffset, CorrectedTime, TimeFlag};
 pub use types::*;
@@ -386,6 +390,63 @@ impl Vigil {
             Arc::new(alerts::ForeignSms(sender)) as Arc<dyn vigil_core::alert::SmsSender>
         });
         self.core.set_sms_sender(adapter);
+    }
+
+    /// Starts the lone-worker check-in timer, replacing a running one: the guard must
+    /// confirm with `confirm_lone_worker` within `interval_ms`, is warned `warning_ms`
+    /// before the deadline, and a `MISSED_CHECK_IN` alert is raised `grace_ms` after it.
+    /// The timer survives app restarts.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero interval or a warning not shorter than the interval.
+    pub async fn start_lone_worker(
+        &self,
+        policy: LoneWorkerPolicy,
+    ) -> Result<LoneWorkerStatus, VigilError> {
+        self.blocking(move |core| Ok(core.start_lone_worker(policy.into())?.into())).await
+    }
+
+    /// Records the guard's check-in: a new interval starts now.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidState` if no timer runs.
+    pub async fn confirm_lone_worker(&self) -> Result<LoneWorkerStatus, VigilError> {
+        self.blocking(|core| Ok(core.confirm_lone_worker()?.into())).await
+    }
+
+    /// Stops the lone-worker check-in timer; stopping a stopped timer does nothing.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn stop_lone_worker(&self) -> Result<(), VigilError> {
+        self.blocking(|core| Ok(core.stop_lone_worker()?)).await
+    }
+
+    /// Returns the check-in timer's status, or `null` when no timer runs.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn lone_worker_status(&self) -> Result<Option<LoneWorkerStatus>, VigilError> {
+        self.blocking(|core| Ok(core.lone_worker_status()?.map(Into::into))).await
+    }
+
+    /// Sets the listener told of every check-in timer stage change; `null` removes it.
+    pub fn set_lone_worker_listener(&self, listener: Option<Arc<dyn LoneWorkerListener>>) {
+        let adapter = listener.map(|listener| {
+            Arc::new(lone_worker::ForeignLoneWorkerListener(listener))
+                as Arc<dyn vigil_core::alert::lone_worker::LoneWorkerListener>
+        });
+        self.core.set_lone_worker_listener(adapter);
+    }
+
+    /// Replaces the monotonic clock of the check-in timer, such as with Android's
+    /// `SystemClock.elapsedRealtime()`; the default counts from when the library opened.
+    pub fn set_monotonic_clock(&self, clock: Arc<dyn MonotonicClock>) {
+        self.core.set_monotonic_clock(Arc::new(lone_worker::ForeignMonotonicClock(clock)));
     }
 
     /// Sends the outbox (panic alerts first) and pulls new assignments, retrying with

@@ -35,7 +35,8 @@ impl Default for LoneWorkerSlot {
 
 impl Vigil {
     /// Starts the check-in timer with `policy`, replacing a running one: the guard must
-    /// confirm within `interval_ms`.
+    /// confirm within `interval_ms`. The stages advance only while the alert lane runs
+    /// ([`Vigil::start_alert_lane`]).
     ///
     /// # Errors
     ///

@@ -1,0 +1,103 @@
+//! The lone-worker check-in timer as the apps see it.
+
+use std::sync::Arc;
+
+use vigil_core::alert::lone_worker as core_lone;
+
+/// The durations of a check-in timer, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct LoneWorkerPolicy {
+    /// Time between two check-ins.
+    pub interval_ms: u64,
+    /// How long before the deadline the guard is warned; less than `interval_ms`.
+    pub warning_ms: u64,
+    /// Time after the deadline before the `MISSED_CHECK_IN` alert is raised.
+    pub grace_ms: u64,
+}
+
+/// The stage of a check-in timer within one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LoneWorkerStage {
+    /// Before the warning.
+    Running,
+    /// The warning was given; the deadline has not passed.
+    Warning,
+    /// The deadline passed; the grace period runs.
+    Grace,
+    /// The grace period ended and the alert was raised; a check-in starts a new interval.
+    Alerted,
+}
+
+/// A check-in timer as the app shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct LoneWorkerStatus {
+    /// The timer's durations.
+    pub policy: LoneWorkerPolicy,
+    /// The current stage.
+    pub stage: LoneWorkerStage,
+    /// Milliseconds until the check-in deadline; negative once it has passed.
+    pub until_deadline_ms: i64,
+}
+
+/// Receives every stage change of the check-in timer and every check-in. Vigil calls it
+/// on its own threads: switch to the UI thread before touching views, and return quickly.
+#[uniffi::export(with_foreign)]
+pub trait LoneWorkerListener: Send + Sync {
+    /// Called once for each stage the timer enters, and after each check-in.
+    fn on_lone_worker(&self, status: LoneWorkerStatus);
+}
+
+/// A clock that only moves forward, such as Android's `SystemClock.elapsedRealtime()`.
+#[uniffi::export(with_foreign)]
+pub trait MonotonicClock: Send + Sync {
+    /// Returns the milliseconds elapsed since the clock's origin.
+    fn elapsed_ms(&self) -> u64;
+}
+
+pub(crate) struct ForeignLoneWorkerListener(pub(crate) Arc<dyn LoneWorkerListener>);
+
+impl core_lone::LoneWorkerListener for ForeignLoneWorkerListener {
+    fn on_lone_worker(&self, status: core_lone::LoneWorkerStatus) {
+        self.0.on_lone_worker(status.into());
+    }
+}
+
+pub(crate) struct ForeignMonotonicClock(pub(crate) Arc<dyn MonotonicClock>);
+
+impl core_lone::MonotonicClock for ForeignMonotonicClock {
+    fn elapsed_ms(&self) -> u64 {
+        self.0.elapsed_ms()
+    }
+}
+
+impl From<LoneWorkerPolicy> for core_lone::LoneWorkerPolicy {
+    fn from(policy: LoneWorkerPolicy) -> Self {
+        Self {
+            interval_ms: policy.interval_ms,
+            warning_ms: policy.warning_ms,
+            grace_ms: policy.grace_ms,
+        }
+    }
+}
+
+impl From<core_lone::LoneWorkerPolicy> for LoneWorkerPolicy {
+    fn from(policy: core_lone::LoneWorkerPolicy) -> Self {
+        Self {
+            interval_ms: policy.interval_ms,
+            warning_ms: policy.warning_ms,
+            grace_ms: policy.grace_ms,
+        }
+    }
+}
+
+impl From<core_lone::LoneWorkerStatus> for LoneWorkerStatus {
+    fn from(status: core_lone::LoneWorkerStatus) -> Self {
+        let stage = match status.stage {
+            core_lone::LoneWorkerStage::Running => LoneWorkerStage::Running,
+            core_lone::LoneWorkerStage::Warning => LoneWorkerStage::Warning,
+            core_lone::LoneWorkerStage::Grace => LoneWorkerStage::Grace,
+            core_lone::LoneWorkerStage::Alerted => LoneWorkerStage::Alerted,
+        };
+        Self { policy: status.policy.into(), stage, until_deadline_ms: status.until_deadline_ms }
+    }
+}
