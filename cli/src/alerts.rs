@@ -87,12 +87,9 @@ pub fn verify_sms(database: &Path, text: &str) -> Result<vigil_server::VerifiedS
 pub fn verified_sms_text(verified: &vigil_server::VerifiedSms) -> String {
     let alert = &verified.alert;
     let location = match &alert.fix {
-        Some(fix) => format!(
-            "at {:.5},{:.5} within {} m",
-            fix.latitude(),
-            fix.longitude(),
-            fix.accuracy_m
-        ),
+        Some(fix) => {
+            format!("at {:.5},{:.5} within {} m", fix.latitude(), fix.longitude(), fix.accuracy_m)
+        }
         None => "with no fix".to_string(),
     };
     format!(

@@ -10,6 +10,7 @@
 
 mod alerts;
 mod demo;
+mod devices;
 mod error;
 mod replay;
 mod report;
@@ -106,6 +107,22 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         action: AlertsAction,
+    },
+    /// List the devices that send heartbeats, marking those silent for longer than the
+    /// limit.
+    Devices {
+        /// The server's SQLite database file.
+        #[arg(long, value_name = "PATH", default_value = "vigil-server.db")]
+        database: PathBuf,
+        /// List only the silent devices.
+        #[arg(long)]
+        silent: bool,
+        /// Seconds without a heartbeat after which a device counts as silent.
+        #[arg(long, value_name = "SECONDS", default_value_t = 180)]
+        silent_after_s: u64,
+        /// Print the list as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Verify an SMS fallback alert against the device keys in a reference server's
     /// database, and print what it carries. Exits non-zero if it does not verify.
@@ -207,6 +224,7 @@ fn main() -> ExitCode {
         Command::TagKey(_) => "warn",
         Command::Alerts { .. } => "warn",
         Command::SmsVerify { .. } => "warn",
+        Command::Devices { .. } => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -268,6 +286,11 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Alerts { action: AlertsAction::Ack { id, database } } => {
             let acknowledged_at_ms = alerts::acknowledge(&database, &id)?;
             println!("alert {id} acknowledged at {acknowledged_at_ms} ms");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Devices { database, silent, silent_after_s, json } => {
+            let devices = devices::list(&database, silent_after_s, silent)?;
+            print(&devices, json, || devices::to_text(&devices))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::SmsVerify { database, text } => {

@@ -26,5 +26,5 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use vigil::{
     CheckIn, Config, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES,
-    MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ShiftReport, SyncSummary, Vigil,
+    MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ProtectionState, ShiftReport, SyncSummary, Vigil,
 };

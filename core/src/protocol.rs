@@ -126,3 +126,28 @@ pub struct ErrorDetail {
     /// A human-readable explanation in English.
     pub message: String,
 }
+
+/// `POST /v1/heartbeat`: the device's protection state, sent at a fixed interval so that
+/// the SOC notices a device that goes silent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    /// Whether the app may read the location.
+    pub location_permission: bool,
+    /// The battery charge in percent, if the platform reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub battery_percent: Option<u8>,
+    /// Age of the newest trusted fix in milliseconds; `None` when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_fix_age_ms: Option<i64>,
+    /// Alerts on the device that the SOC has not yet stored.
+    pub pending_alerts: u32,
+    /// The device's clock when it sent the heartbeat, in milliseconds since the Unix epoch.
+    pub sent_at_ms: i64,
+}
+
+/// The reply to [`HeartbeatRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// The server's clock at the reply, in milliseconds since the Unix epoch.
+    pub server_time_ms: i64,
+}

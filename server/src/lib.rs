@@ -15,6 +15,7 @@ mod operator;
 mod run;
 mod sms;
 mod store;
+mod supervision;
 mod token;
 
 use std::fmt;
@@ -29,6 +30,7 @@ pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
 pub use sms::VerifiedSms;
 pub use store::{DuplicateSeq, RecordTime, ServerStore, StoredAlert};
+pub use supervision::{DEFAULT_SILENT_AFTER_MS, DeviceHeartbeat};
 
 /// The settings of a server.
 #[derive(Clone)]

@@ -120,7 +120,9 @@ pub fn parse_sms(text: &str) -> Result<ParsedSms, SmsError> {
         return Err(SmsError::Malformed(format!("expected 6 fields, found {}", fields.len())));
     };
     if prefix != SMS_PREFIX {
-        return Err(SmsError::Malformed(format!("the prefix is {prefix:?}, expected {SMS_PREFIX}")));
+        return Err(SmsError::Malformed(format!(
+            "the prefix is {prefix:?}, expected {SMS_PREFIX}"
+        )));
     }
 
     let kind = kind_from_letter(kind)
@@ -134,11 +136,10 @@ pub fn parse_sms(text: &str) -> Result<ParsedSms, SmsError> {
         "-" => None,
         _ => Some(SmsFix::parse(location)?),
     };
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .ok()
-        .filter(|bytes| bytes.len() == 64)
-        .ok_or_else(|| SmsError::Malformed("the signature is not 64 bytes of base64url".into()))?;
+    let signature =
+        URL_SAFE_NO_PAD.decode(signature).ok().filter(|bytes| bytes.len() == 64).ok_or_else(
+            || SmsError::Malformed("the signature is not 64 bytes of base64url".into()),
+        )?;
 
     let alert = SmsAlert { device: device.to_string(), kind, captured_at_s, fix };
     let unsigned = alert.unsigned_text();

@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result};
 use crate::protocol::DEVICE_CLOCK_HEADER;
 use crate::protocol::{
-    AssignmentsResponse, EnrollRequest, EnrollResponse, ErrorResponse, PanicRequest, PanicResponse,
-    PushRequest, PushResponse,
+    AssignmentsResponse, EnrollRequest, EnrollResponse, ErrorResponse, HeartbeatRequest,
+    HeartbeatResponse, PanicRequest, PanicResponse, PushRequest, PushResponse,
 };
 use crate::time::DeviceClockSample;
 
@@ -95,6 +95,15 @@ impl SyncClient {
     /// Sends one panic alert on the fast path.
     pub async fn panic(&self, token: &str, request: &PanicRequest) -> Result<PanicResponse> {
         self.post("/v1/panic", Some(token), request).await
+    }
+
+    /// Sends the device's protection state.
+    pub async fn heartbeat(
+        &self,
+        token: &str,
+        request: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse> {
+        self.post("/v1/heartbeat", Some(token), request).await
     }
 
     /// Pulls the sites that changed after `cursor`.

@@ -25,8 +25,9 @@ pub(super) fn load_or_create(store: &Store) -> Result<DeviceSigningKey> {
             .map_err(|error| Error::Corrupt(format!("stored device signing key: {error}")));
     }
 
-    let key = DeviceSigningKey::generate()
-        .map_err(|error| Error::InvalidState(format!("failed to create the device key: {error}")))?;
+    let key = DeviceSigningKey::generate().map_err(|error| {
+        Error::InvalidState(format!("failed to create the device key: {error}"))
+    })?;
     store.set_setting(DEVICE_SIGNING_KEY, &URL_SAFE_NO_PAD.encode(key.pkcs8()))?;
     tracing::info!("created the device signing key");
     Ok(key)

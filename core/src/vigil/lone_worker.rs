@@ -29,7 +29,12 @@ pub(super) struct LoneWorkerSlot {
 
 impl Default for LoneWorkerSlot {
     fn default() -> Self {
-        Self { timer: None, loaded: false, clock: Arc::new(InstantClock::default()), listener: None }
+        Self {
+            timer: None,
+            loaded: false,
+            clock: Arc::new(InstantClock::default()),
+            listener: None,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod alert_lane;
 mod capture;
 mod config;
 mod device_key;
+mod heartbeat;
 mod lifecycle;
 mod lone_worker;
 mod network;
@@ -31,6 +32,7 @@ pub use capture::{
     PanicOutcome,
 };
 pub use config::Config;
+pub use heartbeat::ProtectionState;
 pub use report::ShiftReport;
 pub use sync::SyncSummary;
 
@@ -185,10 +187,10 @@ impl Vigil {
 }
 
 #[cfg(test)]
+mod lone_worker_tests;
+#[cfg(test)]
 mod signed_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tour_tests;
-#[cfg(test)]
-mod lone_worker_tests;

@@ -6,6 +6,7 @@ mod assignments;
 mod auth;
 mod enroll;
 mod error;
+mod heartbeat;
 mod records;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/records", post(records::push))
         .route("/v1/panic", post(records::panic))
         .route("/v1/assignments", get(assignments::assignments))
+        .route("/v1/heartbeat", post(heartbeat::heartbeat))
         .route("/v1/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -78,6 +78,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE records ADD COLUMN time_flags TEXT;",
     // The device's Ed25519 public key, base64url, which verifies its SMS alerts.
     "ALTER TABLE devices ADD COLUMN public_key TEXT;",
+    // The newest heartbeat of each device, for finding devices that went silent.
+    "CREATE TABLE heartbeats (
+        device_id TEXT PRIMARY KEY NOT NULL REFERENCES devices (device_id),
+        received_at_ms INTEGER NOT NULL,
+        content TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// Returns the schema version this build creates.
