@@ -22,6 +22,7 @@ pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequ
 pub use error::VigilError;
 pub use lone_worker::{
     LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus, MonotonicClock,
+    ProtectionState,
 };
 pub use storage::QuarantinedDatabase;
 pub use time::{ClockOffset, CorrectedTime, TimeFlag};
@@ -432,6 +433,20 @@ impl Vigil {
     /// Storage errors.
     pub async fn lone_worker_status(&self) -> Result<Option<LoneWorkerStatus>, VigilError> {
         self.blocking(|core| Ok(core.lone_worker_status()?.map(Into::into))).await
+    }
+
+    /// Sends a heartbeat with `state`, the age of the newest trusted fix and the number of
+    /// alerts not yet stored by the SOC. Call it at a fixed interval, well within the
+    /// SOC's silence limit (180 s on the reference server by default).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a battery over 100 %; `Offline` or `Server` when the send
+    /// fails. A failed heartbeat is not queued, because the next one replaces it.
+    pub async fn send_heartbeat(&self, state: ProtectionState) -> Result<(), VigilError> {
+        let core = self.core.clone();
+        runtime().spawn(async move { core.send_heartbeat(state.into()).await }).await??;
+        Ok(())
     }
 
     /// Sets the listener told of every check-in timer stage change; `null` removes it.

@@ -15,6 +15,25 @@ pub struct LoneWorkerPolicy {
     pub grace_ms: u64,
 }
 
+/// What the platform knows of the device's protection state, sent with each heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct ProtectionState {
+    /// Whether the app may read the location.
+    pub location_permission: bool,
+    /// The battery charge in percent (0 to 100), if the platform reports it.
+    #[uniffi(default = None)]
+    pub battery_percent: Option<u8>,
+}
+
+impl From<ProtectionState> for vigil_core::ProtectionState {
+    fn from(state: ProtectionState) -> Self {
+        Self {
+            location_permission: state.location_permission,
+            battery_percent: state.battery_percent,
+        }
+    }
+}
+
 /// The stage of a check-in timer within one interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum LoneWorkerStage {

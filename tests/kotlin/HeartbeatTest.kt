@@ -1,0 +1,103 @@
+import java.io.File
+import java.net.HttpURLConnection
+import java.net.ServerSocket
+import java.net.URL
+import java.nio.file.Files
+import java.util.concurrent.TimeUnit
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+import kotlinx.coroutines.runBlocking
+import org.junit.After
+import org.junit.Before
+import org.junit.Test
+import uniffi.vigil_ffi.ProtectionState
+import uniffi.vigil_ffi.Vigil
+import uniffi.vigil_ffi.VigilConfig
+import uniffi.vigil_ffi.VigilException
+
+/**
+ * Sends a heartbeat from Kotlin to a `vigil serve` process on loopback and reads it back
+ * with `vigil devices`.
+ */
+class HeartbeatTest {
+    private lateinit var folder: File
+    private var server: Process? = null
+    private var port = 0
+    private val binary = System.getProperty("vigil.binary") ?: "target/debug/vigil"
+
+    @Before
+    fun createFolder() {
+        folder = Files.createTempDirectory("vigil-kotlin-heartbeat").toFile()
+        port = ServerSocket(0).use { it.localPort }
+    }
+
+    @After
+    fun stopServer() {
+        server?.destroy()
+        server?.waitFor(10, TimeUnit.SECONDS)
+        folder.deleteRecursively()
+    }
+
+    private fun startServer() {
+        server = ProcessBuilder(
+            binary, "serve",
+            "--listen", "127.0.0.1:$port",
+            "--database", File(folder, "soc.db").path,
+            "--enrollment-code", ENROLLMENT_CODE,
+        ).redirectErrorStream(true).redirectOutput(File(folder, "server.log")).start()
+
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
+        while (System.nanoTime() < deadline) {
+            try {
+                val connection = URL("http://127.0.0.1:$port/v1/health").openConnection() as HttpURLConnection
+                connection.connectTimeout = 500
+                if (connection.responseCode == 200) return
+            } catch (_: java.io.IOException) {
+                // Not listening yet.
+            }
+            Thread.sleep(100)
+        }
+        error("vigil serve did not answer within 20 s")
+    }
+
+    private fun devices(vararg extra: String): String {
+        val process = ProcessBuilder(listOf(binary, "devices", "--database", File(folder, "soc.db").path) + extra)
+            .redirectErrorStream(true).start()
+        val output = process.inputStream.bufferedReader().readText()
+        process.waitFor(30, TimeUnit.SECONDS)
+        assertEquals(0, process.exitValue(), output)
+        return output
+    }
+
+    @Test
+    fun heartbeatIsListedAndGoesSilent() = runBlocking {
+        startServer()
+        val device = Vigil.open(
+            File(folder, "device.db").path,
+            VigilConfig(
+                deviceId = "kotlin-heartbeat",
+                guardId = "kotlin-guard",
+                serverUrl = "http://127.0.0.1:$port",
+                enrollmentCode = ENROLLMENT_CODE,
+            ),
+        )
+
+        device.sendHeartbeat(ProtectionState(locationPermission = true, batteryPercent = 55u.toUByte()))
+        val listed = devices()
+        assertTrue(listed.contains("ok     kotlin-heartbeat"), listed)
+
+        Thread.sleep(5)
+        val silent = devices("--silent", "--silent-after-s", "0")
+        assertTrue(silent.contains("SILENT kotlin-heartbeat"), silent)
+
+        assertFailsWith<VigilException.InvalidInput> {
+            device.sendHeartbeat(ProtectionState(locationPermission = true, batteryPercent = 101u.toUByte()))
+        }
+        device.close()
+    }
+
+    private companion object {
+        const val ENROLLMENT_CODE = "kotlin-heartbeat-code"
+    }
+}
