@@ -42,6 +42,8 @@ pub(super) struct AlertLane {
     pub(super) sms_sender: Mutex<Option<Arc<dyn SmsSender>>>,
     /// The lone-worker check-in timer.
     pub(super) lone_worker: super::lone_worker::Slot,
+    /// The no-motion detector.
+    pub(super) man_down: Mutex<super::man_down::ManDownSlot>,
     /// The running lane task, if it was started.
     task: Mutex<Option<AbortHandle>>,
     /// Held from a state change until the listener has been told of it, so that the
@@ -58,6 +60,7 @@ impl AlertLane {
             location: Mutex::new(None),
             sms_sender: Mutex::new(None),
             lone_worker: Default::default(),
+            man_down: Default::default(),
             task: Mutex::new(None),
             publish_order: Mutex::new(()),
         })
@@ -276,6 +279,13 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
         }
         attempts.retain(|id, _| due.contains_key(id));
         let sms_due = sms.poll(&vigil_now, &active, now).await;
+        let man_down_due = match vigil_now.blocking(|vigil| vigil.tick_man_down()).await {
+            Ok(next) => next.map(|in_ms| now + Duration::from_millis(in_ms)),
+            Err(error) => {
+                tracing::error!(%error, "failed to check the man-down detector; retrying");
+                Some(now + interval)
+            }
+        };
         let lone_worker_due = match vigil_now.blocking(|vigil| vigil.tick_lone_worker()).await {
             Ok(next) => next.map(|in_ms| now + Duration::from_millis(in_ms)),
             Err(error) => {
@@ -313,6 +323,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             .chain((alerting && !update_in_flight).then_some(update_due))
             .chain(sms_due)
             .chain(lone_worker_due)
+            .chain(man_down_due)
             .min();
         tokio::select! {
             () = wake.notified() => {

@@ -129,6 +129,7 @@ impl Vigil {
             *timer = LoneWorkerTimer::resume(timer.saved, new, timer.saved.saved_at_wall_ms);
         }
         slot.clock = clock;
+        self.man_down_slot().rebase(old, new);
         drop(slot);
         self.inner.alerts_wake();
     }
@@ -168,6 +169,12 @@ impl Vigil {
             }
             self.publish_lone_worker(status);
         }
+    }
+
+    /// Returns the time of the check-in timer's monotonic clock, which the no-motion
+    /// detector shares.
+    pub(super) fn monotonic_ms(&self) -> u64 {
+        self.lone_worker_slot().clock.elapsed_ms()
     }
 
     fn lone_worker_slot(&self) -> MutexGuard<'_, LoneWorkerSlot> {

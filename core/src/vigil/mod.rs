@@ -8,6 +8,7 @@ mod device_key;
 mod heartbeat;
 mod lifecycle;
 mod lone_worker;
+mod man_down;
 mod network;
 mod report;
 mod sms_fallback;
@@ -33,6 +34,7 @@ pub use capture::{
 };
 pub use config::Config;
 pub use heartbeat::ProtectionState;
+pub use man_down::{MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage};
 pub use report::ShiftReport;
 pub use sync::SyncSummary;
 
@@ -188,6 +190,8 @@ impl Vigil {
 
 #[cfg(test)]
 mod lone_worker_tests;
+#[cfg(test)]
+mod man_down_tests;
 #[cfg(test)]
 mod signed_tests;
 #[cfg(test)]
