@@ -21,8 +21,8 @@ use uuid_text::parse_record_id;
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 pub use error::VigilError;
 pub use lone_worker::{
-    LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus, MonotonicClock,
-    ProtectionState,
+    LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus, ManDownListener,
+    ManDownPolicy, ManDownStage, MonotonicClock, ProtectionState,
 };
 pub use storage::QuarantinedDatabase;
 pub use time::{ClockOffset, CorrectedTime, TimeFlag};
@@ -447,6 +447,52 @@ impl Vigil {
         let core = self.core.clone();
         runtime().spawn(async move { core.send_heartbeat(state.into()).await }).await??;
         Ok(())
+    }
+
+    /// Starts the no-motion (man-down) detector, counting from now: after `still_after_ms`
+    /// without motion the listener gets `WARNING`, and after `warning_ms` more a `MAN_DOWN`
+    /// alert is raised.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero `still_after_ms`.
+    pub fn start_man_down(&self, policy: ManDownPolicy) -> Result<(), VigilError> {
+        let policy = vigil_core::ManDownPolicy {
+            still_after_ms: policy.still_after_ms,
+            warning_ms: policy.warning_ms,
+        };
+        Ok(self.core.start_man_down(policy)?)
+    }
+
+    /// Stops the no-motion detector.
+    pub fn stop_man_down(&self) {
+        self.core.stop_man_down();
+    }
+
+    /// Reports the platform's motion signal: `true` for motion, which restarts the still
+    /// period and ends a warning; `false` ("still") changes nothing.
+    pub fn record_motion(&self, moving: bool) {
+        self.core.record_motion(moving);
+    }
+
+    /// Reports one accelerometer sample in m/s² (gravity included); a magnitude more than
+    /// 1 m/s² away from standard gravity counts as motion.
+    pub fn record_acceleration(&self, x: f64, y: f64, z: f64) {
+        self.core.record_acceleration(x, y, z);
+    }
+
+    /// Returns the no-motion detector's stage, or `null` when it is stopped.
+    pub fn man_down_stage(&self) -> Option<ManDownStage> {
+        self.core.man_down_stage().map(Into::into)
+    }
+
+    /// Sets the listener told of every no-motion detector stage change; `null` removes it.
+    pub fn set_man_down_listener(&self, listener: Option<Arc<dyn ManDownListener>>) {
+        let adapter = listener.map(|listener| {
+            Arc::new(lone_worker::ForeignManDownListener(listener))
+                as Arc<dyn vigil_core::ManDownListener>
+        });
+        self.core.set_man_down_listener(adapter);
     }
 
     /// Sets the listener told of every check-in timer stage change; `null` removes it.

@@ -120,3 +120,49 @@ impl From<core_lone::LoneWorkerStatus> for LoneWorkerStatus {
         Self { policy: status.policy.into(), stage, until_deadline_ms: status.until_deadline_ms }
     }
 }
+
+/// The durations of the no-motion (man-down) detector, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct ManDownPolicy {
+    /// Time without motion before the guard is warned.
+    pub still_after_ms: u64,
+    /// Time from the warning to the `MAN_DOWN` alert, unless the guard moves.
+    pub warning_ms: u64,
+}
+
+/// The stage of the no-motion detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ManDownStage {
+    /// Motion was seen recently.
+    Moving,
+    /// No motion for `still_after_ms`: warn the guard.
+    Warning,
+    /// No motion through the warning: the `MAN_DOWN` alert was raised.
+    Alerted,
+}
+
+/// Receives every stage change of the no-motion detector. Vigil calls it on its own
+/// threads: switch to the UI thread before touching views, and return quickly.
+#[uniffi::export(with_foreign)]
+pub trait ManDownListener: Send + Sync {
+    /// Called once for each stage the detector enters.
+    fn on_man_down(&self, stage: ManDownStage);
+}
+
+pub(crate) struct ForeignManDownListener(pub(crate) Arc<dyn ManDownListener>);
+
+impl vigil_core::ManDownListener for ForeignManDownListener {
+    fn on_man_down(&self, stage: vigil_core::ManDownStage) {
+        self.0.on_man_down(stage.into());
+    }
+}
+
+impl From<vigil_core::ManDownStage> for ManDownStage {
+    fn from(stage: vigil_core::ManDownStage) -> Self {
+        match stage {
+            vigil_core::ManDownStage::Moving => ManDownStage::Moving,
+            vigil_core::ManDownStage::Warning => ManDownStage::Warning,
+            vigil_core::ManDownStage::Alerted => ManDownStage::Alerted,
+        }
+    }
+}

@@ -18,6 +18,9 @@ import uniffi.vigil_ffi.LoneWorkerListener
 import uniffi.vigil_ffi.LoneWorkerPolicy
 import uniffi.vigil_ffi.LoneWorkerStage
 import uniffi.vigil_ffi.LoneWorkerStatus
+import uniffi.vigil_ffi.ManDownListener
+import uniffi.vigil_ffi.ManDownPolicy
+import uniffi.vigil_ffi.ManDownStage
 import uniffi.vigil_ffi.MonotonicClock
 import uniffi.vigil_ffi.Vigil
 import uniffi.vigil_ffi.VigilConfig
@@ -25,7 +28,8 @@ import uniffi.vigil_ffi.VigilException
 
 /**
  * Runs the lone-worker check-in timer from Kotlin: the stages reach the listener, a missed
- * check-in raises a MISSED_CHECK_IN alert, and a check-in starts a new interval.
+ * check-in raises a MISSED_CHECK_IN alert, and a check-in starts a new interval; the
+ * no-motion detector raises a MAN_DOWN alert.
  */
 class LoneWorkerTest {
     private lateinit var folder: File
@@ -111,6 +115,35 @@ class LoneWorkerTest {
         assertFailsWith<VigilException.InvalidInput> {
             device.startLoneWorker(LoneWorkerPolicy(1000uL, 1000uL, 0uL))
         }
+        device.close()
+    }
+
+    @Test
+    fun stillnessRaisesManDown() = runBlocking {
+        val device = openDevice()
+        val alerts = Alerts()
+        device.setAlertListener(alerts)
+        val stages: MutableList<ManDownStage> = Collections.synchronizedList(mutableListOf())
+        device.setManDownListener(object : ManDownListener {
+            override fun onManDown(stage: ManDownStage) {
+                stages.add(stage)
+            }
+        })
+
+        device.startManDown(ManDownPolicy(300uL, 200uL))
+        device.recordAcceleration(0.0, 0.0, 9.81)
+        device.recordMotion(false)
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
+        while (!stages.contains(ManDownStage.ALERTED) && System.nanoTime() < deadline) {
+            Thread.sleep(10)
+        }
+
+        assertEquals(listOf(ManDownStage.WARNING, ManDownStage.ALERTED), stages.toList())
+        assertTrue(alerts.kinds.contains(AlertKind.MAN_DOWN), "alerts seen: ${alerts.kinds}")
+        device.recordAcceleration(4.0, 0.0, 12.0)
+        assertEquals(ManDownStage.MOVING, device.manDownStage())
+        device.stopManDown()
+        assertNull(device.manDownStage())
         device.close()
     }
 }
