@@ -21,6 +21,9 @@ const SMS_REQUESTED: &str = "alert_sms_requested.";
 #[derive(Default)]
 pub(super) struct SmsFallback {
     /// When the lane first saw each undelivered alert.
+    ///
+    /// NOTE: this is kept in memory only, so after a restart the delay starts again from
+    /// when the new lane first sees the alert.
     first_seen: HashMap<Uuid, Instant>,
     /// Alerts whose SMS was requested, in this run or a previous one.
     requested: HashSet<Uuid>,
