@@ -492,3 +492,41 @@ async fn push_rejects_out_of_range_content() {
     }
     assert_eq!(test.server.store().unwrap().record_count().unwrap(), 1);
 }
+
+#[tokio::test]
+async fn heartbeat_needs_token_and_valid_battery() {
+    let test = TestServer::start(Vec::new()).await;
+    let heartbeat = vigil_core::protocol::HeartbeatRequest {
+        location_permission: true,
+        battery_percent: Some(101),
+        last_fix_age_ms: None,
+        pending_alerts: 0,
+        sent_at_ms: 0,
+    };
+
+    let anonymous = test.client.post("/v1/heartbeat", None, &heartbeat).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.body);
+
+    let token = test.client.enroll("phone-1").await;
+    let invalid = test.client.post("/v1/heartbeat", Some(&token), &heartbeat).await;
+    assert_eq!(invalid.status, 400, "{}", invalid.body);
+
+    let valid = vigil_core::protocol::HeartbeatRequest { battery_percent: Some(100), ..heartbeat };
+    let stored = test.client.post("/v1/heartbeat", Some(&token), &valid).await;
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let listed = test.server.store().unwrap().device_heartbeats(i64::MAX / 2, 180_000).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].silent);
+}
+
+#[tokio::test]
+async fn enroll_rejects_invalid_public_key() {
+    let test = TestServer::start(Vec::new()).await;
+    let mut request = enroll_request("phone-1", support::CODE);
+    request.public_key = Some("not-a-key".into());
+
+    let reply = test.client.post("/v1/enroll", None, &request).await;
+
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert!(reply.body.to_string().contains("public_key"), "{}", reply.body);
+}
