@@ -4,7 +4,8 @@
 //! Time within a run of the app comes from a [`MonotonicClock`], so a change of the wall
 //! clock neither fires nor suppresses the alert. Across a restart the only source left is
 //! the wall clock: the time between the last saved state and the reopen is taken from it,
-//! and counted as zero if the clock went back.
+//! and counted as zero if the clock went back, unless both ends carry a boot clock
+//! reading of the same boot, which gives the time away without the wall clock.
 
 use std::time::Instant;
 
@@ -110,6 +111,29 @@ pub(crate) struct SavedTimer {
     pub until_deadline_ms: i64,
     /// The wall clock when saved, in milliseconds since the Unix epoch.
     pub saved_at_wall_ms: i64,
+    /// The boot clock when saved, if the platform has one.
+    #[serde(default)]
+    pub boot: Option<BootMark>,
+}
+
+/// A boot clock reading, small enough to save with the timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BootMark {
+    /// The FNV-1a hash of the boot id.
+    pub boot_hash: u64,
+    /// Milliseconds since that boot, counting time asleep.
+    pub since_boot_ms: i64,
+}
+
+impl BootMark {
+    /// Makes a mark from a boot id and the milliseconds since that boot.
+    pub fn new(boot_id: &str, since_boot_ms: i64) -> Self {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in boot_id.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self { boot_hash: hash, since_boot_ms }
+    }
 }
 
 /// A running timer in memory: the saved state and the monotonic time it refers to.
@@ -128,6 +152,7 @@ impl LoneWorkerTimer {
             stage: LoneWorkerStage::Running,
             until_deadline_ms: to_i64(policy.interval_ms),
             saved_at_wall_ms: wall_ms,
+            boot: None,
         };
         Self { saved, anchor_ms: monotonic_ms }
     }
@@ -135,10 +160,28 @@ impl LoneWorkerTimer {
     /// Resumes a saved timer after a restart: the time since it was saved comes from the
     /// wall clock, counted as zero if the clock went back.
     pub fn resume(saved: SavedTimer, monotonic_ms: u64, wall_ms: i64) -> Self {
-        let away_ms = (wall_ms - saved.saved_at_wall_ms).max(0);
+        Self::resume_with_boot(saved, monotonic_ms, wall_ms, None)
+    }
+
+    /// Resumes a saved timer after a restart. When `boot` and the saved mark come from the
+    /// same boot, the time away is the boot clock's difference; otherwise the wall clock's,
+    /// counted as zero if it went back.
+    pub fn resume_with_boot(
+        saved: SavedTimer,
+        monotonic_ms: u64,
+        wall_ms: i64,
+        boot: Option<BootMark>,
+    ) -> Self {
+        let away_ms = match (saved.boot, boot) {
+            (Some(then), Some(now)) if then.boot_hash == now.boot_hash => {
+                (now.since_boot_ms - then.since_boot_ms).max(0)
+            }
+            _ => (wall_ms - saved.saved_at_wall_ms).max(0),
+        };
         let saved = SavedTimer {
             until_deadline_ms: saved.until_deadline_ms.saturating_sub(away_ms),
             saved_at_wall_ms: wall_ms,
+            boot,
             ..saved
         };
         Self { saved, anchor_ms: monotonic_ms }
@@ -252,6 +295,22 @@ mod tests {
         let resumed = LoneWorkerTimer::resume(timer.saved, 7, 1_050_000);
         assert_eq!(resumed.until_deadline_ms(7), 10_000);
         assert_eq!(resumed.due_stage(7), LoneWorkerStage::Warning);
+    }
+
+    #[test]
+    fn resume_same_boot_ignores_wall_clock() {
+        let mut timer = LoneWorkerTimer::start(POLICY, 0, 1_000_000);
+        timer.saved.boot = Some(BootMark::new("boot-a", 500_000));
+
+        // The wall clock jumped a day ahead while the app was gone 20 s by the boot clock.
+        let now = Some(BootMark::new("boot-a", 520_000));
+        let resumed = LoneWorkerTimer::resume_with_boot(timer.saved, 0, 87_400_000, now);
+        assert_eq!(resumed.until_deadline_ms(0), 40_000);
+
+        // After a reboot the boot clock says nothing, so the wall clock is used.
+        let rebooted = Some(BootMark::new("boot-b", 1_000));
+        let resumed = LoneWorkerTimer::resume_with_boot(timer.saved, 0, 1_030_000, rebooted);
+        assert_eq!(resumed.until_deadline_ms(0), 30_000);
     }
 
     #[test]

@@ -6,8 +6,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::alert::lone_worker::{
-    InstantClock, LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus,
-    LoneWorkerTimer, MonotonicClock, SavedTimer,
+    BootMark, InstantClock, LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage,
+    LoneWorkerStatus, LoneWorkerTimer, MonotonicClock, SavedTimer,
 };
 use crate::error::{Error, Result};
 use crate::model::AlertKind;
@@ -51,7 +51,8 @@ impl Vigil {
         let status = {
             let mut slot = self.lone_worker_slot();
             let now = slot.clock.elapsed_ms();
-            let timer = LoneWorkerTimer::start(policy, now, self.now_ms());
+            let mut timer = LoneWorkerTimer::start(policy, now, self.now_ms());
+            timer.saved.boot = self.boot_mark();
             self.save_lone_worker(&timer.saved)?;
             slot.timer = Some(timer);
             slot.loaded = true;
@@ -76,7 +77,8 @@ impl Vigil {
                 return Err(Error::InvalidState("no lone-worker timer is running".into()));
             };
             let now = slot.clock.elapsed_ms();
-            let timer = LoneWorkerTimer::start(running.saved.policy, now, self.now_ms());
+            let mut timer = LoneWorkerTimer::start(running.saved.policy, now, self.now_ms());
+            timer.saved.boot = self.boot_mark();
             self.save_lone_worker(&timer.saved)?;
             slot.timer = Some(timer);
             timer.status(now)
@@ -159,6 +161,7 @@ impl Vigil {
                     self.raise_alert(AlertKind::MissedCheckIn)?;
                 }
                 timer.advance(next, now, self.now_ms());
+                timer.saved.boot = self.boot_mark();
                 let saved = timer.saved;
                 let status = timer.status(now);
                 self.save_lone_worker(&saved)?;
@@ -188,11 +191,18 @@ impl Vigil {
         if let Some(text) = self.store().setting(LONE_WORKER)? {
             let saved: SavedTimer = serde_json::from_str(&text)
                 .map_err(|error| Error::Corrupt(format!("saved lone-worker timer: {error}")))?;
+            let (now, wall) = (slot.clock.elapsed_ms(), self.now_ms());
             slot.timer =
-                Some(LoneWorkerTimer::resume(saved, slot.clock.elapsed_ms(), self.now_ms()));
+                Some(LoneWorkerTimer::resume_with_boot(saved, now, wall, self.boot_mark()));
         }
         slot.loaded = true;
         Ok(())
+    }
+
+    /// Returns the device's boot clock reading, if the platform has one.
+    fn boot_mark(&self) -> Option<BootMark> {
+        let reading = crate::time::MonotonicClock::reading(self.inner.monotonic.as_ref())?;
+        Some(BootMark::new(&reading.boot_id, reading.since_boot_ms))
     }
 
     fn save_lone_worker(&self, saved: &SavedTimer) -> Result<()> {

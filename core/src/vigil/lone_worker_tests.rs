@@ -10,6 +10,7 @@ use crate::alert::lone_worker::{
 };
 use crate::clock::ManualClock;
 use crate::model::{AlertKind, RecordBody};
+use crate::time::ManualMonotonic;
 
 const POLICY: LoneWorkerPolicy =
     LoneWorkerPolicy { interval_ms: 60_000, warning_ms: 10_000, grace_ms: 5_000 };
@@ -40,10 +41,18 @@ impl LoneWorkerListener for Stages {
 }
 
 fn open(folder: &tempfile::TempDir, wall: &ManualClock) -> (Vigil, Arc<FakeMonotonic>) {
+    open_booted(folder, wall, Arc::new(ManualMonotonic::new("boot-1", 1_000)))
+}
+
+/// Opens the device with `boot` as the boot clock that marks the saved timer.
+fn open_booted(
+    folder: &tempfile::TempDir,
+    wall: &ManualClock,
+    boot: Arc<ManualMonotonic>,
+) -> (Vigil, Arc<FakeMonotonic>) {
     let config = Config::new("device-lone", "guard-lone", "http://127.0.0.1:9", "code");
-    let vigil =
-        Vigil::open_with_clock(folder.path().join("device.db"), config, Arc::new(wall.clone()))
-            .unwrap();
+    let path = folder.path().join("device.db");
+    let vigil = Vigil::open_with_clocks(path, config, Arc::new(wall.clone()), boot).unwrap();
     let monotonic = Arc::new(FakeMonotonic::default());
     vigil.set_monotonic_clock(monotonic.clone());
     (vigil, monotonic)
@@ -133,16 +142,20 @@ fn wall_clock_change_neither_fires_nor_suppresses() {
 fn timer_survives_restart() {
     let folder = tempfile::tempdir().unwrap();
     let wall = ManualClock::new(T0);
-    let (vigil, monotonic) = open(&folder, &wall);
+    let boot = Arc::new(ManualMonotonic::new("boot-1", 1_000));
+    let (vigil, monotonic) = open_booted(&folder, &wall, boot.clone());
     vigil.start_lone_worker(POLICY).unwrap();
     monotonic.advance(20_000);
     wall.advance(20_000);
+    boot.advance(20_000);
     vigil.tick_lone_worker().unwrap();
     drop(vigil);
 
-    // The app is gone for 45 s of wall time; the new process's monotonic clock restarts.
-    wall.advance(45_000);
-    let (vigil, _) = open(&folder, &wall);
+    // The app is gone for 45 s by the boot clock, while the wall clock was set back an
+    // hour; the new process's monotonic clock restarts.
+    wall.advance(-3_600_000);
+    boot.advance(45_000);
+    let (vigil, _) = open_booted(&folder, &wall, boot.clone());
     let status = vigil.lone_worker_status().unwrap().unwrap();
     assert_eq!(status.until_deadline_ms, -5_000);
     vigil.tick_lone_worker().unwrap();
@@ -159,4 +172,23 @@ fn confirm_without_timer_is_an_error() {
     vigil.stop_lone_worker().unwrap();
     assert_eq!(vigil.lone_worker_status().unwrap(), None);
     assert_eq!(vigil.tick_lone_worker().unwrap(), None);
+}
+
+#[test]
+fn restart_after_reboot_uses_wall_clock() {
+    let folder = tempfile::tempdir().unwrap();
+    let wall = ManualClock::new(T0);
+    let boot = Arc::new(ManualMonotonic::new("boot-1", 1_000));
+    let (vigil, _) = open_booted(&folder, &wall, boot.clone());
+    vigil.start_lone_worker(POLICY).unwrap();
+    drop(vigil);
+
+    // The phone rebooted, so only the wall clock tells how long the app was gone.
+    wall.advance(70_000);
+    boot.reboot("boot-2", 5_000);
+    let (vigil, _) = open_booted(&folder, &wall, boot);
+
+    assert_eq!(vigil.lone_worker_status().unwrap().unwrap().until_deadline_ms, -10_000);
+    vigil.tick_lone_worker().unwrap();
+    assert_eq!(missed_check_in_alerts(&vigil), 1);
 }
