@@ -107,7 +107,8 @@ class SmsFallbackTest {
 
         device.raiseAlert(AlertKind.PANIC)
         val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
-        while (sms.texts.isEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
+        // The call is placed right after the SMS, so wait for both.
+        while ((sms.texts.isEmpty() || sms.calls.isEmpty()) && System.nanoTime() < deadline) Thread.sleep(10)
 
         assertEquals(1, sms.texts.size)
         val (number, text) = sms.texts[0]

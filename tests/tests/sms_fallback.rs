@@ -68,6 +68,11 @@ async fn server_down_sends_verifiable_sms() {
     assert_eq!(number, "+15550100");
     assert!(requested - raised >= Duration::from_millis(400), "SMS before the delay");
     assert!(text.len() <= 160, "{} chars: {text}", text.len());
+    // The call is placed right after the SMS, so wait for it.
+    let deadline = Instant::now() + PATIENCE;
+    while sms.calls.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(sms.calls.lock().unwrap().as_slice(), ["+15550100".to_string()]);
     assert_eq!(device.alert_status(record.id).unwrap().state, AlertState::Sent);
 
