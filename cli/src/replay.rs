@@ -212,7 +212,7 @@ fn distance_note(track: &Track, site: &Site) -> Option<String> {
     })
 }
 
-/// Longest time, in milliseconds, between a fix and a neighbour that confirms its time.
+/// Maximum time, in milliseconds, between a fix and a neighbour that confirms its time.
 const CORROBORATION_MS: i64 = 10 * 60 * 1000;
 
 /// Returns, for each point, whether the timed point before or after it is within

@@ -219,7 +219,7 @@ fn validate(record: &Record) -> Result<(), String> {
     }
 }
 
-/// Longest device or guard id accepted, in bytes, as the device's own configuration allows.
+/// Maximum length of a device or guard id, in bytes, as the device's own configuration allows.
 const MAX_ID_BYTES: usize = 128;
 
 /// Latest capture time accepted, 3000-01-01T00:00:00Z, in milliseconds since the Unix
