@@ -22,6 +22,7 @@ async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
         enrollment_code: "bench".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     vigil_server::start(config, "127.0.0.1:0".parse().unwrap())
         .await

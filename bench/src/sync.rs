@@ -68,6 +68,7 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
         enrollment_code: "bench".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let server = vigil_server::start(server_config, "127.0.0.1:0".parse().unwrap())
         .await
@@ -128,6 +129,7 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
         enrollment_code: "bench".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let server = vigil_server::start(server_config, "127.0.0.1:0".parse().unwrap())
         .await

@@ -99,6 +99,10 @@ enum Command {
         /// prints it. Repeat for several keys.
         #[arg(long, value_name = "KEY_ID=PUBLIC_KEY", value_parser = tag_key::parse_public)]
         tag_key: Vec<vigil_core::checkin::TagKey>,
+        /// The bearer token of the operator endpoints (`/v1/operator/...`); they are off
+        /// without it. Prefer the environment variable, as for the enrollment code.
+        #[arg(long, value_name = "TOKEN", env = "VIGIL_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
     },
     /// Create the SOC's Ed25519 keys for signed checkpoint tags, and sign tags.
     #[command(subcommand)]
@@ -265,7 +269,15 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             print(&report, json, || report.to_text())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Serve { listen, database, enrollment_code, site, perimeter_id, tag_key } => {
+        Command::Serve {
+            listen,
+            database,
+            enrollment_code,
+            site,
+            perimeter_id,
+            tag_key,
+            operator_token,
+        } => {
             let options = serve::ServeOptions {
                 listen,
                 database,
@@ -273,6 +285,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 site,
                 perimeter_id,
                 tag_keys: tag_key,
+                operator_token,
             };
             runtime()?.block_on(serve::run(options))?;
             Ok(ExitCode::SUCCESS)

@@ -23,6 +23,8 @@ pub struct ServeOptions {
     pub perimeter_id: Option<String>,
     /// The public keys of the SOC's checkpoint tag signers.
     pub tag_keys: Vec<TagKey>,
+    /// The operator endpoints' bearer token; `None` turns them off.
+    pub operator_token: Option<String>,
 }
 
 /// Runs the server until Ctrl-C.
@@ -48,6 +50,7 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
         enrollment_code: options.enrollment_code,
         sites,
         tag_keys: options.tag_keys,
+        operator_token: options.operator_token,
     };
     vigil_server::serve(config, options.listen).await.context("running the server")
 }

@@ -15,6 +15,7 @@ async fn devices_lists_heartbeats_and_silent() {
         enrollment_code: "code".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let device = Vigil::open(

@@ -32,6 +32,7 @@ async fn sms_verify_accepts_genuine_rejects_tampered() {
         enrollment_code: "code".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut device_config = Config::new("phone-9", "guard-9", server.url(), "code");

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     /// The public keys of the SOC's checkpoint tag signers, sent to devices with every
     /// assignments pull so they can verify signed tags offline.
     pub tag_keys: Vec<TagKey>,
+    /// The bearer token of the operator endpoints (`/v1/operator/...`); `None` turns them
+    /// off. Anyone holding it can read and acknowledge every alert.
+    pub operator_token: Option<String>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -55,6 +58,7 @@ impl fmt::Debug for ServerConfig {
             .field("enrollment_code", &"<redacted>")
             .field("sites", &self.sites.len())
             .field("tag_keys", &self.tag_keys.len())
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }

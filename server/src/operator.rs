@@ -15,8 +15,8 @@ use crate::error::ServerError;
 /// The device learns of it from the reply to its next resend of the alert. This may run
 /// while a server writes to the same file.
 ///
-/// NOTE: there is no HTTP endpoint for operators yet, because the server has no operator
-/// authentication; acknowledging needs write access to the database file.
+/// A server started with an operator token also offers this as
+/// `POST /v1/operator/alerts/{id}/ack`.
 ///
 /// # Errors
 ///
@@ -29,6 +29,15 @@ pub fn acknowledge_alert(
     now_ms: i64,
 ) -> Result<i64, ServerError> {
     let mut connection = open_writer(database.as_ref())?;
+    acknowledge_in(&mut connection, record_id, now_ms)
+}
+
+/// Works as [`acknowledge_alert`] on an open connection to the server database.
+pub(crate) fn acknowledge_in(
+    connection: &mut Connection,
+    record_id: Uuid,
+    now_ms: i64,
+) -> Result<i64, ServerError> {
     let transaction = connection.transaction()?;
     let id = record_id.to_string();
 

@@ -148,47 +148,7 @@ impl ServerStore {
 
     /// Returns the stored panic alerts, oldest delivery first.
     pub fn alerts(&self) -> Result<Vec<StoredAlert>, ServerError> {
-        let mut statement = self.connection.prepare(
-            "SELECT alerts.record_id, alerts.device_id, records.captured_at_ms,
-                    alerts.delivered_at_ms, alerts.acknowledged_at_ms,
-                    alerts.cancelled_at_ms
-             FROM alerts JOIN records ON records.id = alerts.record_id
-             ORDER BY alerts.delivered_at_ms, alerts.record_id",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-            ))
-        })?;
-
-        let mut alerts = Vec::new();
-        for row in rows {
-            let (
-                record_id,
-                device_id,
-                captured_at_ms,
-                delivered_at_ms,
-                acknowledged_at_ms,
-                cancelled_at_ms,
-            ) = row?;
-            let record_id = Uuid::parse_str(&record_id).map_err(|error| {
-                ServerError::Corrupt(format!("alert record id {record_id:?} is invalid: {error}"))
-            })?;
-            alerts.push(StoredAlert {
-                record_id,
-                device_id,
-                captured_at_ms,
-                delivered_at_ms,
-                acknowledged_at_ms,
-                cancelled_at_ms,
-            });
-        }
-        Ok(alerts)
+        list_alerts(&self.connection)
     }
 
     /// Returns the capture time of each stored record of `device_id`, as the device
@@ -228,4 +188,49 @@ impl ServerStore {
         }
         Ok(times)
     }
+}
+
+/// Lists every alert stored in the server database, oldest delivery first.
+pub(crate) fn list_alerts(connection: &Connection) -> Result<Vec<StoredAlert>, ServerError> {
+    let mut statement = connection.prepare(
+        "SELECT alerts.record_id, alerts.device_id, records.captured_at_ms,
+                alerts.delivered_at_ms, alerts.acknowledged_at_ms,
+                alerts.cancelled_at_ms
+         FROM alerts JOIN records ON records.id = alerts.record_id
+         ORDER BY alerts.delivered_at_ms, alerts.record_id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+        ))
+    })?;
+
+    let mut alerts = Vec::new();
+    for row in rows {
+        let (
+            record_id,
+            device_id,
+            captured_at_ms,
+            delivered_at_ms,
+            acknowledged_at_ms,
+            cancelled_at_ms,
+        ) = row?;
+        let record_id = Uuid::parse_str(&record_id).map_err(|error| {
+            ServerError::Corrupt(format!("alert record id {record_id:?} is invalid: {error}"))
+        })?;
+        alerts.push(StoredAlert {
+            record_id,
+            device_id,
+            captured_at_ms,
+            delivered_at_ms,
+            acknowledged_at_ms,
+            cancelled_at_ms,
+        });
+    }
+    Ok(alerts)
 }

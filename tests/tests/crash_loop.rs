@@ -83,6 +83,7 @@ async fn killed_device_keeps_every_saved_record() {
         enrollment_code: CODE.into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let database = device_folder.path().join("device.db");

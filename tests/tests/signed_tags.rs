@@ -61,6 +61,7 @@ async fn device_verifies_tags_with_pulled_key() {
         enrollment_code: CODE.into(),
         sites: vec![site()],
         tag_keys: vec![signer.public_key()],
+        operator_token: None,
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
 

@@ -53,6 +53,7 @@ async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningSe
         enrollment_code: CODE.into(),
         sites: vec![site()],
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }

@@ -34,6 +34,7 @@ async fn setup(wall_offset_ms: i64) -> Setup {
         enrollment_code: CODE.into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
 

@@ -136,6 +136,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, CliError> {
         enrollment_code: ENROLLMENT_CODE.to_string(),
         sites: vec![demo_site()],
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
     let server = vigil_server::start(server_config.clone(), localhost)

@@ -37,7 +37,7 @@ impl FromRequestParts<AppState> for Device {
 
 /// Extracts the token from the `Authorization` header. The scheme name is matched without
 /// regard to case, as RFC 9110 section 11.1 requires.
-fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
+pub(super) fn bearer_token(parts: &Parts) -> Result<&str, ApiError> {
     let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
         ApiError::unauthorized(
             "missing Authorization header; send Authorization: Bearer <device_token> \

@@ -7,6 +7,7 @@ mod auth;
 mod enroll;
 mod error;
 mod heartbeat;
+mod operator;
 mod records;
 
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub(crate) struct AppState {
     pub(crate) enrollment_code: Arc<str>,
     /// The public keys of the checkpoint tag signers.
     pub(crate) tag_keys: Arc<[TagKey]>,
+    /// The operator endpoints' bearer token; `None` turns them off.
+    pub(crate) operator_token: Option<Arc<str>>,
 }
 
 /// Builds the router with every endpoint, the body limit and the request log.
@@ -57,6 +60,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/assignments", get(assignments::assignments))
         .route("/v1/heartbeat", post(heartbeat::heartbeat))
         .route("/v1/health", get(health))
+        .route("/v1/operator/alerts", get(operator::alerts))
+        .route("/v1/operator/alerts/{id}/ack", post(operator::acknowledge))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -52,6 +52,7 @@ pub fn config(dir: &TempDir, sites: Vec<Site>) -> ServerConfig {
         enrollment_code: CODE.to_owned(),
         sites,
         tag_keys: Vec::new(),
+        operator_token: None,
     }
 }
 

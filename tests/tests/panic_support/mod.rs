@@ -27,6 +27,7 @@ pub async fn start_server(folder: &Path, addr: SocketAddr) -> RunningServer {
         enrollment_code: CODE.into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
+        operator_token: None,
     };
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }
