@@ -38,28 +38,36 @@ impl ServerStore {
         now_ms: i64,
         silent_after_ms: i64,
     ) -> Result<Vec<DeviceHeartbeat>, ServerError> {
-        let mut statement = self.connection().prepare(
-            "SELECT heartbeats.device_id, devices.guard_id, heartbeats.received_at_ms,
-                    heartbeats.content
-             FROM heartbeats JOIN devices ON devices.device_id = heartbeats.device_id
-             ORDER BY heartbeats.received_at_ms, heartbeats.device_id",
-        )?;
-        let rows = statement.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get(1)?, row.get::<_, i64>(2)?, row.get(3)?))
-        })?;
-
-        let mut devices = Vec::new();
-        for row in rows {
-            let (device_id, guard_id, received_at_ms, content): (String, String, i64, String) =
-                row?;
-            devices.push(DeviceHeartbeat {
-                device_id,
-                guard_id,
-                received_at_ms,
-                heartbeat: decode("heartbeat", &content)?,
-                silent: now_ms - received_at_ms > silent_after_ms,
-            });
-        }
-        Ok(devices)
+        heartbeats_in(self.connection(), now_ms, silent_after_ms)
     }
+}
+
+/// Works as [`ServerStore::device_heartbeats`] on an open connection.
+pub(crate) fn heartbeats_in(
+    connection: &rusqlite::Connection,
+    now_ms: i64,
+    silent_after_ms: i64,
+) -> Result<Vec<DeviceHeartbeat>, ServerError> {
+    let mut statement = connection.prepare(
+        "SELECT heartbeats.device_id, devices.guard_id, heartbeats.received_at_ms,
+                heartbeats.content
+         FROM heartbeats JOIN devices ON devices.device_id = heartbeats.device_id
+         ORDER BY heartbeats.received_at_ms, heartbeats.device_id",
+    )?;
+    let rows = statement.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get(1)?, row.get::<_, i64>(2)?, row.get(3)?))
+    })?;
+
+    let mut devices = Vec::new();
+    for row in rows {
+        let (device_id, guard_id, received_at_ms, content): (String, String, i64, String) = row?;
+        devices.push(DeviceHeartbeat {
+            device_id,
+            guard_id,
+            received_at_ms,
+            heartbeat: decode("heartbeat", &content)?,
+            silent: now_ms - received_at_ms > silent_after_ms,
+        });
+    }
+    Ok(devices)
 }

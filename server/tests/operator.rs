@@ -79,3 +79,26 @@ async fn operator_endpoints_are_off_without_a_token() {
     assert_eq!(reply.status, 404);
     assert_eq!(reply.error_code(), "not_found");
 }
+
+#[tokio::test]
+async fn operator_lists_silent_devices() {
+    let (_dir, _server, client) = start(Some(OPERATOR_TOKEN)).await;
+    let token = client.enroll("phone-1").await;
+    let heartbeat = json!({
+        "location_permission": true,
+        "battery_percent": 80,
+        "pending_alerts": 0,
+        "sent_at_ms": 1_764_806_400_000_i64,
+    });
+    let sent = client.post("/v1/heartbeat", Some(&token), &heartbeat).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+
+    let fresh = client.get("/v1/operator/devices", Some(OPERATOR_TOKEN)).await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    assert_eq!(fresh.body["devices"][0]["device_id"], json!("phone-1"));
+    assert_eq!(fresh.body["devices"][0]["silent"], json!(false));
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let silent = client.get("/v1/operator/devices?silent_after_s=1", Some(OPERATOR_TOKEN)).await;
+    assert_eq!(silent.body["devices"][0]["silent"], json!(true), "{}", silent.body);
+}

@@ -62,6 +62,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/operator/alerts", get(operator::alerts))
         .route("/v1/operator/alerts/{id}/ack", post(operator::acknowledge))
+        .route("/v1/operator/devices", get(operator::devices))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

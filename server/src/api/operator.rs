@@ -1,15 +1,17 @@
 //! The operator endpoints: list alerts and acknowledge one, with the operator's token.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+use vigil_core::protocol::HeartbeatRequest;
 
 use super::error::ApiError;
 use super::{AppState, auth, now_ms};
 use crate::error::ServerError;
 use crate::store::{StoredAlert, list_alerts};
+use crate::supervision::{DEFAULT_SILENT_AFTER_MS, heartbeats_in};
 use crate::token::constant_time_eq;
 
 /// Proof that a request carries the operator token.
@@ -98,4 +100,53 @@ pub(crate) async fn acknowledge(
         Err(ServerError::AlertNotFound(_)) => Err(ApiError::not_found()),
         Err(error) => Err(error.into()),
     }
+}
+
+/// The query of `GET /v1/operator/devices`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DevicesQuery {
+    /// Seconds without a heartbeat after which a device counts as silent.
+    silent_after_s: Option<u32>,
+}
+
+/// One device and its newest heartbeat, as the operator endpoints return it.
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceView {
+    device_id: String,
+    guard_id: String,
+    received_at_ms: i64,
+    silent: bool,
+    heartbeat: HeartbeatRequest,
+}
+
+/// The reply of `GET /v1/operator/devices`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DevicesReply {
+    devices: Vec<DeviceView>,
+}
+
+/// `GET /v1/operator/devices?silent_after_s=N`: every device that has sent a heartbeat,
+/// oldest heartbeat first, marked silent past the limit (180 s by default).
+pub(crate) async fn devices(
+    _operator: Operator,
+    State(state): State<AppState>,
+    Query(query): Query<DevicesQuery>,
+) -> Result<Json<DevicesReply>, ApiError> {
+    let silent_after_ms =
+        query.silent_after_s.map_or(DEFAULT_SILENT_AFTER_MS, |seconds| i64::from(seconds) * 1000);
+    let now = now_ms();
+    let devices =
+        state.db.call(move |connection| heartbeats_in(connection, now, silent_after_ms)).await?;
+
+    let devices = devices
+        .into_iter()
+        .map(|device| DeviceView {
+            device_id: device.device_id,
+            guard_id: device.guard_id,
+            received_at_ms: device.received_at_ms,
+            silent: device.silent,
+            heartbeat: device.heartbeat,
+        })
+        .collect();
+    Ok(Json(DevicesReply { devices }))
 }
