@@ -1,7 +1,4 @@
 import java.io.File
-import java.net.HttpURLConnection
-import java.net.ServerSocket
-import java.net.URL
 import java.nio.file.Files
 import java.util.Collections
 import java.util.concurrent.TimeUnit
@@ -57,30 +54,11 @@ class AlertLaneTest {
     @Before
     fun createFolder() {
         folder = Files.createTempDirectory("vigil-kotlin-alerts").toFile()
-        port = ServerSocket(0).use { it.localPort }
+        port = freeLoopbackPort()
     }
 
     private fun startServer() {
-        val binary = System.getProperty("vigil.binary") ?: "target/debug/vigil"
-        server = ProcessBuilder(
-            binary, "serve",
-            "--listen", "127.0.0.1:$port",
-            "--database", File(folder, "soc.db").path,
-            "--enrollment-code", ENROLLMENT_CODE,
-        ).redirectErrorStream(true).redirectOutput(File(folder, "server.log")).start()
-
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
-        while (System.nanoTime() < deadline) {
-            try {
-                val connection = URL("http://127.0.0.1:$port/v1/health").openConnection() as HttpURLConnection
-                connection.connectTimeout = 500
-                if (connection.responseCode == 200) return
-            } catch (_: java.io.IOException) {
-                // Not listening yet.
-            }
-            Thread.sleep(100)
-        }
-        error("vigil serve did not answer within 20 s; see ${File(folder, "server.log").readText()}")
+        server = startVigilServe(folder, port, ENROLLMENT_CODE)
     }
 
     @After

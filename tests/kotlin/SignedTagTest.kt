@@ -1,7 +1,4 @@
 import java.io.File
-import java.net.HttpURLConnection
-import java.net.ServerSocket
-import java.net.URL
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
@@ -28,7 +25,7 @@ class SignedTagTest {
     private lateinit var folder: File
     private var server: Process? = null
     private var serverUrl = ""
-    private val binary = System.getProperty("vigil.binary") ?: "target/debug/vigil"
+    private val binary = vigilBinary
 
     private fun run(vararg args: String): String {
         val process = ProcessBuilder(binary, *args).redirectErrorStream(true).start()
@@ -50,17 +47,9 @@ class SignedTagTest {
             "--site", "yard", "--checkpoint", "pump",
         )
 
-        val port = ServerSocket(0).use { it.localPort }
+        val port = freeLoopbackPort()
         serverUrl = "http://127.0.0.1:$port"
-        server = ProcessBuilder(
-            binary, "serve",
-            "--listen", "127.0.0.1:$port",
-            "--database", File(folder, "soc.db").path,
-            "--enrollment-code", ENROLLMENT_CODE,
-            "--site", site.path,
-            "--tag-key", publicKey,
-        ).redirectErrorStream(true).redirectOutput(File(folder, "server.log")).start()
-        waitForHealth()
+        server = startVigilServe(folder, port, ENROLLMENT_CODE, "--site", site.path, "--tag-key", publicKey)
     }
 
     @After
@@ -72,20 +61,6 @@ class SignedTagTest {
 
     private var signedPump = ""
 
-    private fun waitForHealth() {
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
-        while (System.nanoTime() < deadline) {
-            try {
-                val connection = URL("$serverUrl/v1/health").openConnection() as HttpURLConnection
-                connection.connectTimeout = 500
-                if (connection.responseCode == 200) return
-            } catch (_: java.io.IOException) {
-                // Not listening yet.
-            }
-            Thread.sleep(100)
-        }
-        error("vigil serve did not answer at $serverUrl within 20 s; see ${File(folder, "server.log").readText()}")
-    }
 
     @Test
     fun signedQrIsVerifiedOffline() = runBlocking {

@@ -1,7 +1,5 @@
 import java.io.File
-import java.net.HttpURLConnection
 import java.net.ServerSocket
-import java.net.URL
 import java.nio.file.Files
 import java.util.Collections
 import java.util.concurrent.TimeUnit
@@ -25,7 +23,7 @@ class SmsFallbackTest {
     private lateinit var folder: File
     private var server: Process? = null
     private var port = 0
-    private val binary = System.getProperty("vigil.binary") ?: "target/debug/vigil"
+    private val binary = vigilBinary
 
     /** Keeps every SMS and call Vigil requests. */
     private class FakeSms : SmsSender {
@@ -55,25 +53,7 @@ class SmsFallbackTest {
     }
 
     private fun startServer() {
-        server = ProcessBuilder(
-            binary, "serve",
-            "--listen", "127.0.0.1:$port",
-            "--database", File(folder, "soc.db").path,
-            "--enrollment-code", ENROLLMENT_CODE,
-        ).redirectErrorStream(true).redirectOutput(File(folder, "server.log")).start()
-
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
-        while (System.nanoTime() < deadline) {
-            try {
-                val connection = URL("http://127.0.0.1:$port/v1/health").openConnection() as HttpURLConnection
-                connection.connectTimeout = 500
-                if (connection.responseCode == 200) return
-            } catch (_: java.io.IOException) {
-                // Not listening yet.
-            }
-            Thread.sleep(100)
-        }
-        error("vigil serve did not answer within 20 s")
+        server = startVigilServe(folder, port, ENROLLMENT_CODE)
     }
 
     private fun smsVerify(text: String): Int =

@@ -1,7 +1,4 @@
 import java.io.File
-import java.net.HttpURLConnection
-import java.net.ServerSocket
-import java.net.URL
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
@@ -27,28 +24,9 @@ class SyncScheduleTest {
     @Before
     fun startServer() {
         folder = Files.createTempDirectory("vigil-schedule").toFile()
-        val port = ServerSocket(0).use { it.localPort }
+        val port = freeLoopbackPort()
         serverUrl = "http://127.0.0.1:$port"
-        val binary = System.getProperty("vigil.binary") ?: "target/debug/vigil"
-        server = ProcessBuilder(
-            binary, "serve",
-            "--listen", "127.0.0.1:$port",
-            "--database", File(folder, "soc.db").path,
-            "--enrollment-code", CODE,
-        ).redirectErrorStream(true).redirectOutput(File(folder, "server.log")).start()
-
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
-        while (System.nanoTime() < deadline) {
-            try {
-                val connection = URL("$serverUrl/v1/health").openConnection() as HttpURLConnection
-                connection.connectTimeout = 500
-                if (connection.responseCode == 200) return
-            } catch (_: java.io.IOException) {
-                // Not listening yet.
-            }
-            Thread.sleep(100)
-        }
-        error("vigil serve did not answer at $serverUrl within 20 s")
+        server = startVigilServe(folder, port, CODE)
     }
 
     @After

@@ -1,7 +1,5 @@
 import java.io.File
-import java.net.HttpURLConnection
 import java.net.ServerSocket
-import java.net.URL
 import java.nio.file.Files
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
@@ -39,16 +37,9 @@ class VigilDeviceTest {
     @Before
     fun startServer() {
         folder = Files.createTempDirectory("vigil-kotlin").toFile()
-        val port = ServerSocket(0).use { it.localPort }
+        val port = freeLoopbackPort()
         serverUrl = "http://127.0.0.1:$port"
-        val binary = System.getProperty("vigil.binary") ?: "target/debug/vigil"
-        server = ProcessBuilder(
-            binary, "serve",
-            "--listen", "127.0.0.1:$port",
-            "--database", File(folder, "soc.db").path,
-            "--enrollment-code", ENROLLMENT_CODE,
-        ).redirectErrorStream(true).redirectOutput(File(folder, "server.log")).start()
-        waitForHealth()
+        server = startVigilServe(folder, port, ENROLLMENT_CODE)
     }
 
     @After
@@ -58,20 +49,6 @@ class VigilDeviceTest {
         folder.deleteRecursively()
     }
 
-    private fun waitForHealth() {
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
-        while (System.nanoTime() < deadline) {
-            try {
-                val connection = URL("$serverUrl/v1/health").openConnection() as HttpURLConnection
-                connection.connectTimeout = 500
-                if (connection.responseCode == 200) return
-            } catch (_: java.io.IOException) {
-                // Not listening yet.
-            }
-            Thread.sleep(100)
-        }
-        error("vigil serve did not answer at $serverUrl within 20 s; see ${File(folder, "server.log").readText()}")
-    }
 
     private fun openDevice(url: String = serverUrl, name: String = "device.db"): Vigil =
         Vigil.open(
