@@ -44,7 +44,7 @@ pub enum VigilError {
         /// The network error.
         detail: String,
     },
-    /// The SOC server answered with an error or an unreadable reply; everything stays
+    /// The SOC server replied with an error or an unreadable reply; everything stays
     /// queued.
     #[error("server error (HTTP {status}): {detail}")]
     Server {

@@ -55,7 +55,7 @@ pub fn simplify_track(points: Vec<LatLon>, tolerance_m: f64) -> SimplifiedTrack 
     vigil_core::location::simplify_track(&points, tolerance_m).into()
 }
 
-/// How the device reaches its SOC, and the limits it applies.
+/// The device's link to its SOC and the limits it applies.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct VigilConfig {
     /// The device's id, stable for the installation.
@@ -145,7 +145,7 @@ fn runtime() -> &'static Runtime {
             .thread_name("vigil")
             .enable_all()
             .build()
-            .expect("the operating system refused to start the Vigil runtime threads")
+            .expect("failed to start the Vigil runtime threads")
     })
 }
 
@@ -365,7 +365,7 @@ impl Vigil {
         self.blocking(move |core| Ok(core.cancel_alert(id, &pin)?.into())).await
     }
 
-    /// Sets the listener told of every alert state change, replacing any earlier one;
+    /// Sets the listener notified of every alert state change, replacing any earlier one;
     /// `null` removes it.
     pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {
         let adapter = listener.map(|listener| {
@@ -374,7 +374,7 @@ impl Vigil {
         self.core.set_alert_listener(adapter);
     }
 
-    /// Sets the platform's location service, which Vigil asks for high-accuracy fixes while
+    /// Sets the platform's location service, from which Vigil requests high-accuracy fixes while
     /// an alert is active; `null` removes it.
     pub fn set_location_requester(&self, requester: Option<Arc<dyn LocationRequester>>) {
         let adapter = requester.map(|requester| {
@@ -384,7 +384,7 @@ impl Vigil {
         self.core.set_location_requester(adapter);
     }
 
-    /// Sets the platform's SMS and phone service, which Vigil asks to send an alert by SMS
+    /// Sets the platform's SMS and phone service, which Vigil uses to send an alert by SMS
     /// when the SOC has not stored it within `sms_fallback_after_ms`; `null` removes it.
     pub fn set_sms_sender(&self, sender: Option<Arc<dyn SmsSender>>) {
         let adapter = sender.map(|sender| {
@@ -486,7 +486,7 @@ impl Vigil {
         self.core.man_down_stage().map(Into::into)
     }
 
-    /// Sets the listener told of every no-motion detector stage change; `null` removes it.
+    /// Sets the listener notified of every no-motion detector stage change; `null` removes it.
     pub fn set_man_down_listener(&self, listener: Option<Arc<dyn ManDownListener>>) {
         let adapter = listener.map(|listener| {
             Arc::new(lone_worker::ForeignManDownListener(listener))
@@ -495,7 +495,7 @@ impl Vigil {
         self.core.set_man_down_listener(adapter);
     }
 
-    /// Sets the listener told of every check-in timer stage change; `null` removes it.
+    /// Sets the listener notified of every check-in timer stage change; `null` removes it.
     pub fn set_lone_worker_listener(&self, listener: Option<Arc<dyn LoneWorkerListener>>) {
         let adapter = listener.map(|listener| {
             Arc::new(lone_worker::ForeignLoneWorkerListener(listener))

@@ -45,7 +45,7 @@ pub struct Fix {
     pub fix_time_ms: i64,
 }
 
-/// What happened to one fix of a batch.
+/// The outcome of one fix of a batch.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum FixOutcome {
     /// Stored; `flags` lists why it is not trusted (codes such as `implausible_speed`), or
@@ -143,7 +143,7 @@ pub struct SyncCounts {
     pub rejected: u64,
 }
 
-/// What one sync did.
+/// The result of one sync.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SyncSummary {
     /// Panic alerts delivered.
@@ -261,7 +261,7 @@ pub struct Tour {
     pub first_round_at_ms: Option<i64>,
     /// How long each round stays open, in minutes; `None` for the whole period.
     pub window_minutes: Option<u32>,
-    /// Fewest seconds between two scans of the tour; a faster scan is refused as `too_soon`.
+    /// Minimum seconds between two scans of the tour; a faster scan is refused as `too_soon`.
     pub min_seconds_between_scans: Option<u32>,
     /// Most seconds between two scans within a round; a longer gap marks the round late.
     pub max_seconds_between_scans: Option<u32>,
@@ -299,7 +299,7 @@ pub struct TourRound {
     pub closed_by: String,
 }
 
-/// Where a tour of the active shift stands now.
+/// The current progress of a tour of the active shift.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct TourProgress {
     /// The tour.

@@ -48,7 +48,7 @@ pub enum RecordBody {
     ShiftEnd,
     /// A location fix; the fix itself is the record's location.
     Fix {
-        /// Why the fix is not trusted; empty when it is.
+        /// The reasons the fix is not trusted; empty when it is trusted.
         flags: Vec<FixFlag>,
     },
     /// An incident report.
@@ -294,7 +294,7 @@ pub enum CheckinReason {
         tour_id: String,
         /// Seconds since the previous scan of the tour.
         seconds_since_last_scan: i64,
-        /// The fewest seconds allowed between two scans.
+        /// The minimum seconds allowed between two scans.
         min_seconds: u32,
     },
 }

@@ -86,7 +86,7 @@ pub struct TourTiming {
     /// open for the whole period.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_minutes: Option<u32>,
-    /// Fewest seconds between two scans of the tour; a faster scan is refused as rushing.
+    /// Minimum seconds between two scans of the tour; a faster scan is refused as rushing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_seconds_between_scans: Option<u32>,
     /// Most seconds between two scans of the tour within a round; a longer gap marks the

@@ -129,14 +129,14 @@ impl Vigil {
         self.store().alert(record_id)
     }
 
-    /// Sets the listener told of every alert state change, replacing any earlier one;
+    /// Sets the listener notified of every alert state change, replacing any earlier one;
     /// `None` removes it.
     pub fn set_alert_listener(&self, listener: Option<Arc<dyn AlertListener>>) {
         *self.inner.alerts.listener.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
             listener;
     }
 
-    /// Sets the shell's location service, which Vigil asks for high-accuracy fixes while an
+    /// Sets the shell's location service, from which Vigil requests high-accuracy fixes while an
     /// alert is active; `None` removes it.
     pub fn set_location_requester(&self, requester: Option<Arc<dyn LocationRequester>>) {
         *self.inner.alerts.location.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
@@ -186,7 +186,7 @@ impl Vigil {
         Ok(reply)
     }
 
-    /// Applies a transition durably and tells the listener if the state changed.
+    /// Applies a transition durably and notifies the listener if the state changed.
     async fn advance_alert(&self, id: Uuid, transition: AlertTransition) -> Result<()> {
         let now_ms = self.now_ms();
         self.blocking(move |vigil| {
@@ -225,7 +225,7 @@ impl Vigil {
     }
 }
 
-/// What one send task of the lane did.
+/// The result of one send task of the lane.
 enum SendResult {
     /// An alert send, started at `started`.
     Alert { id: Uuid, started: Instant, result: Result<PanicResponse> },
@@ -342,7 +342,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
                         *attempt += 1;
                         if let Err(error) = result {
                             log_send_failure(id, *attempt, &error);
-                            forget_refused_token(&vigil, &error).await;
+                            delete_rejected_token(&vigil, &error).await;
                         }
                     }
                     Ok(SendResult::LocationUpdate(result)) => {
@@ -398,7 +398,7 @@ fn log_send_failure(id: Uuid, attempt: u32, error: &crate::Error) {
 }
 
 /// Forgets a device token the server refused, so that the next attempt enrolls again.
-async fn forget_refused_token(vigil: &Weak<Inner>, error: &crate::Error) {
+async fn delete_rejected_token(vigil: &Weak<Inner>, error: &crate::Error) {
     if !is_unauthorized(error) {
         return;
     }
@@ -408,7 +408,7 @@ async fn forget_refused_token(vigil: &Weak<Inner>, error: &crate::Error) {
     let vigil = Vigil { inner };
     let forget = vigil.blocking(|vigil| vigil.store().delete_setting(DEVICE_TOKEN));
     if let Err(error) = forget.await {
-        tracing::error!(%error, "failed to forget the refused device token");
+        tracing::error!(%error, "failed to delete the rejected device token");
     }
 }
 

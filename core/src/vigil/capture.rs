@@ -16,23 +16,23 @@ use crate::model::{
 };
 use crate::store::NewRecord;
 
-/// Longest incident text accepted, in bytes (about four pages).
+/// Maximum length of an incident text, in bytes (about four pages).
 pub const MAX_INCIDENT_TEXT_BYTES: usize = 16 * 1024;
 
-/// Longest incident category accepted, in bytes.
+/// Maximum length of an incident category, in bytes.
 pub const MAX_CATEGORY_BYTES: usize = 64;
 
-/// Longest scanned payload accepted, in bytes. The largest QR code holds 2,953 bytes.
+/// Maximum length of a scanned payload, in bytes. The largest QR code stores 2,953 bytes.
 pub const MAX_SCAN_PAYLOAD_BYTES: usize = 4096;
 
-/// What happened to one fix of a batch.
+/// The outcome of one fix of a batch.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FixOutcome {
-    /// The fix is stored; the flags say why it is not trusted, if they are not empty.
+    /// The fix is stored, with the flags that mark it untrusted, if any.
     Stored {
         /// The id of the fix record.
         id: Uuid,
-        /// Why the fix is not trusted; empty when it is.
+        /// The reasons the fix is not trusted; empty when it is trusted.
         flags: Vec<FixFlag>,
     },
     /// The fix has an invalid value and was not stored.
@@ -306,6 +306,9 @@ impl Vigil {
     /// # Cancel safety
     ///
     /// The alert is stored before the first await; cancelling after that leaves it queued.
+    ///
+    /// NOTE: when the alert lane runs it sends the same alert too, so the SOC may get it twice
+    /// at once. The server stores alerts idempotently, so the cost is one extra request.
     pub async fn raise_panic_and_send(&self) -> Result<PanicOutcome> {
         let record = self.blocking(|vigil| vigil.raise_panic()).await?;
         let delivered_at_ms = match self.deliver_panic(&record).await {

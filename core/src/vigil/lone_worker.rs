@@ -115,7 +115,7 @@ impl Vigil {
         Ok(slot.timer.map(|timer| timer.status(now)))
     }
 
-    /// Sets the listener told of every stage change and check-in; `None` removes it.
+    /// Sets the listener notified of every stage change and check-in; `None` removes it.
     pub fn set_lone_worker_listener(&self, listener: Option<Arc<dyn LoneWorkerListener>>) {
         self.lone_worker_slot().listener = listener;
     }

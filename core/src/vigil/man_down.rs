@@ -127,7 +127,7 @@ impl Vigil {
         }
     }
 
-    /// Sets the listener told of every stage change; `None` removes it.
+    /// Sets the listener notified of every stage change; `None` removes it.
     pub fn set_man_down_listener(&self, listener: Option<Arc<dyn ManDownListener>>) {
         self.man_down_slot().listener = listener;
     }
