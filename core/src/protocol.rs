@@ -42,6 +42,37 @@ pub struct EnrollResponse {
     pub device_token: String,
     /// The server's clock at the reply, in milliseconds since the Unix epoch.
     pub server_time_ms: i64,
+    /// The SOC's X25519 sealing public key, 32 bytes in base64url without padding. The
+    /// device seals every record to it at capture. Older servers omit it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soc_public_key: Option<String>,
+}
+
+/// A record as it travels and as the SOC keeps it as evidence: its canonical bytes (the
+/// JSON of a [`Record`], which includes `seq` and `prev_hash`) sealed to the SOC's key and
+/// signed with the device's Ed25519 key.
+///
+/// Only the SOC can read `sealed`; anyone with the device's public key can check
+/// `signature` once the canonical bytes are known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedRecord {
+    /// The record's id, in clear so that the server can acknowledge it; it must equal the
+    /// id inside the sealed bytes.
+    pub id: Uuid,
+    /// The record's per-device sequence number, in clear for the same reason.
+    pub seq: u64,
+    /// `crypto::seal_to_soc(canonical, &sealing_context(id))`, in base64url without
+    /// padding.
+    pub sealed: String,
+    /// The Ed25519 signature over the canonical bytes, 64 bytes in base64url without
+    /// padding.
+    pub signature: String,
+}
+
+/// Returns the associated data a record is sealed with: it binds the sealed box to the
+/// record's id, so a box moved to another id fails to open.
+pub fn sealing_context(id: &Uuid) -> Vec<u8> {
+    format!("vigil-record-v1:{id}").into_bytes()
 }
 
 /// `POST /v1/records`: a batch of records from the outbox.

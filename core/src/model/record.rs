@@ -30,6 +30,12 @@ pub struct Record {
     /// platform that cannot read it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<crate::time::ClockReading>,
+    /// The SHA-256 of the previous record's canonical bytes (all zeros for the device's
+    /// first record), 32 bytes in base64url without padding. It chains the device's records,
+    /// so that an edited or removed record is detected. `None` only for records captured
+    /// before chaining existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_hash: Option<String>,
     /// What was captured.
     #[serde(flatten)]
     pub body: RecordBody,

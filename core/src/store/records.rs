@@ -183,6 +183,7 @@ pub(super) fn insert_records(
             captured_at_ms: new.captured_at_ms,
             location: new.location,
             clock: new.clock,
+            prev_hash: None,
             body: new.body,
         };
         let body = serde_json::to_string(&record)

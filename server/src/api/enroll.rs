@@ -55,7 +55,7 @@ pub(crate) async fn enroll(
 
     tracing::info!("enrolled a device");
     tracing::debug!(device_id, "enrolled device");
-    Ok(Json(EnrollResponse { device_token, server_time_ms: now }))
+    Ok(Json(EnrollResponse { device_token, server_time_ms: now, soc_public_key: None }))
 }
 
 /// Checks that an id is not empty, not too long and free of control characters. The

@@ -174,6 +174,7 @@ pub fn record(device_id: &str, seq: u64, body: RecordBody) -> Record {
         captured_at_ms: 1_750_000_000_000 + i64::try_from(seq).expect("small seq") * 1_000,
         location: Location::Fix(fix()),
         clock: None,
+        prev_hash: None,
         body,
     }
 }
