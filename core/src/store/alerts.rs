@@ -71,8 +71,11 @@ impl Store {
             delivered_at_ms: None,
             acknowledged_at_ms: None,
         };
+        // The trigger on `records` has normally added this row already; the insert keeps
+        // this function correct without relying on it.
         transaction.execute(
-            "INSERT INTO alerts (record_id, kind, state, updated_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR IGNORE INTO alerts (record_id, kind, state, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4)",
             params![
                 status.record_id.to_string(),
                 kind.code(),
@@ -372,6 +375,21 @@ mod tests {
         assert_eq!(status.state, AlertState::Cancelled);
         assert_eq!(status.delivered_at_ms, Some(T0 + 5), "a late delivery time is kept");
         assert!(store.active_alerts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn plain_append_puts_panic_on_lane() {
+        let folder = tempfile::tempdir().unwrap();
+        let store = Store::open(folder.path().join("device.db")).unwrap();
+
+        let stored = store.append(vec![alert(AlertKind::Duress)]).unwrap().remove(0);
+
+        let status = store.alert(stored.id).unwrap();
+        assert_eq!(status.state, AlertState::Stored);
+        assert_eq!(status.kind, AlertKind::Duress);
+        assert_eq!(store.active_alerts().unwrap().len(), 1);
+        let sent = store.advance_alert(stored.id, AlertTransition::Sent, T0 + 1).unwrap();
+        assert_eq!(sent.map(|status| status.state), Some(AlertState::Sent));
     }
 
     #[test]

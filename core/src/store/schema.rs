@@ -91,6 +91,29 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                captured_at_ms,
                CASE WHEN sync_state = 2 THEN acked_at_ms END
         FROM records WHERE kind = 'panic';",
+    // Every panic record gets its alert row in the transaction that stores it, whichever
+    // path stored it, so the alert lane sends it and its delivery can be recorded. Panic
+    // records stored without one before this migration get theirs here.
+    "CREATE TRIGGER records_panic_alert AFTER INSERT ON records WHEN NEW.kind = 'panic'
+     BEGIN
+        INSERT OR IGNORE INTO alerts (record_id, kind, state, updated_at_ms)
+        VALUES (
+            NEW.id,
+            coalesce(CASE WHEN json_valid(NEW.body) THEN json_extract(NEW.body, '$.body.alert') END,
+                     'panic'),
+            0,
+            NEW.captured_at_ms
+        );
+     END;
+    INSERT INTO alerts (record_id, kind, state, updated_at_ms, delivered_at_ms)
+        SELECT id,
+               coalesce(CASE WHEN json_valid(body) THEN json_extract(body, '$.body.alert') END,
+                        'panic'),
+               CASE WHEN sync_state = 2 THEN 2 ELSE 0 END,
+               captured_at_ms,
+               CASE WHEN sync_state = 2 THEN acked_at_ms END
+        FROM records
+        WHERE kind = 'panic' AND id NOT IN (SELECT record_id FROM alerts);",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.

@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, broadcast};
 use tokio::task::{AbortHandle, JoinSet};
 use uuid::Uuid;
 
@@ -27,6 +27,10 @@ use crate::sync::client::is_unauthorized;
 
 /// Most cancel events pushed in one request.
 const CANCEL_PAGE: usize = 50;
+
+/// Send outcomes buffered for a slow receiver; one that falls further behind reads the
+/// alert's state from the store instead.
+const ATTEMPTS_BUFFER: usize = 256;
 
 /// The alert lane's parts that live as long as the [`Vigil`] does.
 pub(super) struct AlertLane {
@@ -49,6 +53,17 @@ pub(super) struct AlertLane {
     /// Held from a state change until the listener has been told of it, so that the
     /// listener receives the states of an alert in order.
     publish_order: Mutex<()>,
+    /// The outcome of every finished send: the alert's id and its delivery time, `None`
+    /// when the attempt failed. [`Vigil::raise_panic_and_send`] waits on it.
+    attempts: broadcast::Sender<SendAttempt>,
+}
+
+/// The outcome of one send of an alert by the lane.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SendAttempt {
+    pub(super) id: Uuid,
+    /// When the SOC stored the alert, by its clock; `None` when the send failed.
+    pub(super) delivered_at_ms: Option<i64>,
 }
 
 impl AlertLane {
@@ -63,7 +78,19 @@ impl AlertLane {
             man_down: Default::default(),
             task: Mutex::new(None),
             publish_order: Mutex::new(()),
+            attempts: broadcast::channel(ATTEMPTS_BUFFER).0,
         })
+    }
+
+    /// Returns a receiver of the outcome of every send that finishes from now on.
+    pub(super) fn subscribe_attempts(&self) -> broadcast::Receiver<SendAttempt> {
+        self.attempts.subscribe()
+    }
+
+    /// Returns whether the lane task runs.
+    pub(super) fn is_running(&self) -> bool {
+        let task = self.task.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        task.as_ref().is_some_and(|running| !running.is_finished())
     }
 }
 
@@ -186,6 +213,54 @@ impl Vigil {
         Ok(reply)
     }
 
+    /// Waits for the lane's first finished send of alert `id`, and returns when the SOC
+    /// stored it. `attempts` must have been subscribed before the alert was stored, so that
+    /// no outcome is missed.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::Offline`] when the send failed or none finished within the
+    /// enrollment and alert time limits; the lane keeps resending the alert.
+    pub(super) async fn first_lane_attempt(
+        &self,
+        id: Uuid,
+        mut attempts: broadcast::Receiver<SendAttempt>,
+    ) -> Result<i64> {
+        let config = self.config();
+        let limit = Duration::from_millis(
+            config.request_timeout_ms.saturating_add(config.alert_request_timeout_ms),
+        );
+        let outcome = tokio::time::timeout(limit, async {
+            loop {
+                match attempts.recv().await {
+                    Ok(attempt) if attempt.id == id => return attempt.delivered_at_ms,
+                    Ok(_) => {}
+                    // The outcome may be among the skipped ones, so the store tells.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let status = self.blocking(move |vigil| vigil.store().alert(id)).await;
+                        let delivered = status.ok().and_then(|status| status.delivered_at_ms);
+                        if let Some(delivered_at_ms) = delivered {
+                            return Some(delivered_at_ms);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await;
+
+        match outcome {
+            Ok(Some(delivered_at_ms)) => Ok(delivered_at_ms),
+            Ok(None) => Err(crate::Error::Offline(
+                "the first send of the alert failed; the alert lane resends it".into(),
+            )),
+            Err(_) => Err(crate::Error::Offline(format!(
+                "no send of the alert finished within {} ms; the alert lane resends it",
+                limit.as_millis()
+            ))),
+        }
+    }
+
     /// Applies a transition durably and notifies the listener if the state changed.
     async fn advance_alert(&self, id: Uuid, transition: AlertTransition) -> Result<()> {
         let now_ms = self.now_ms();
@@ -305,6 +380,9 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
             sends.spawn(async move {
                 let started = Instant::now();
                 let result = vigil.send_alert(&record).await;
+                let delivered_at_ms = result.as_ref().ok().map(|reply| reply.delivered_at_ms);
+                // No receiver is the usual case: nobody waits on this alert.
+                let _ = vigil.inner.alerts.attempts.send(SendAttempt { id, delivered_at_ms });
                 SendResult::Alert { id, started, result }
             });
         }

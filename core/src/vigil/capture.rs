@@ -296,8 +296,10 @@ impl Vigil {
         Ok(self.raise_alert(AlertKind::Panic)?.0)
     }
 
-    /// Stores a panic alert, then sends it at once on the panic lane, ahead of the outbox.
-    /// If it cannot be delivered now it stays queued and goes first at the next sync.
+    /// Stores a panic alert and returns once its first send has finished. When the alert
+    /// lane runs, the lane sends it and this waits for that send, so the alert is posted
+    /// once. Otherwise this sends it. An alert not delivered now stays on the lane and goes
+    /// first at the next sync.
     ///
     /// # Errors
     ///
@@ -305,13 +307,18 @@ impl Vigil {
     ///
     /// # Cancel safety
     ///
-    /// The alert is stored before the first await; cancelling after that leaves it queued.
-    ///
-    /// NOTE: when the alert lane runs it sends the same alert too, so the SOC may get it twice
-    /// at once. The server stores alerts idempotently, so the cost is one extra request.
+    /// The alert is stored before the first await; cancelling after that leaves it on the
+    /// lane.
     pub async fn raise_panic_and_send(&self) -> Result<PanicOutcome> {
+        let attempts = self.inner.alerts.subscribe_attempts();
         let record = self.blocking(|vigil| vigil.raise_panic()).await?;
-        let delivered_at_ms = match self.deliver_panic(&record).await {
+        let delivered = if self.inner.alerts.is_running() {
+            self.first_lane_attempt(record.id, attempts).await
+        } else {
+            self.deliver_panic(&record).await
+        };
+
+        let delivered_at_ms = match delivered {
             Ok(delivered_at_ms) => Some(delivered_at_ms),
             Err(error) => {
                 tracing::warn!(record = %record.id, %error, "panic alert not delivered yet; queued");

@@ -83,6 +83,9 @@ impl Vigil {
         let _one_sync_at_a_time = self.inner.sync_lock.lock().await;
         let mut summary = SyncSummary::default();
 
+        // A panic record stored outside `raise_alert` is on the lane too, but the lane
+        // learns of it only when woken.
+        self.inner.alerts_wake();
         let token = self.retrying(deadline, || self.device_token()).await?;
 
         for panic in self.blocking(|vigil| vigil.store().outbox_page(100, Some("panic"))).await? {

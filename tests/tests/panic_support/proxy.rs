@@ -33,6 +33,9 @@ pub struct Faults {
     pub down: bool,
     /// Requests whose first bytes start with this prefix wait until [`FaultProxy::release`].
     pub hold_prefix: Option<Vec<u8>>,
+    /// Requests whose first bytes start with this prefix are counted; see
+    /// [`FaultProxy::counted`].
+    pub count_prefix: Option<Vec<u8>>,
 }
 
 /// A running proxy; dropping it stops accepting connections.
@@ -41,6 +44,7 @@ pub struct FaultProxy {
     faults: Arc<Mutex<Faults>>,
     released: watch::Sender<bool>,
     held: Arc<AtomicU64>,
+    counted: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -58,17 +62,19 @@ impl FaultProxy {
         let faults = Arc::new(Mutex::new(faults));
         let (released, release_watch) = watch::channel(false);
         let held = Arc::new(AtomicU64::new(0));
+        let counted = Arc::new(AtomicU64::new(0));
 
-        let shared = (faults.clone(), release_watch, held.clone());
+        let shared = (faults.clone(), release_watch, held.clone(), counted.clone());
         let task = tokio::spawn(async move {
             let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
             while let Ok((client, _)) = listener.accept().await {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                let (faults, release_watch, held) = shared.clone();
-                tokio::spawn(serve(client, upstream, faults, release_watch, held, seed));
+                let (faults, release_watch, held, counted) = shared.clone();
+                let marks = Marks { released: release_watch, held, counted };
+                tokio::spawn(serve(client, upstream, faults, marks, seed));
             }
         });
-        Self { addr, faults, released, held, task }
+        Self { addr, faults, released, held, counted, task }
     }
 
     /// Returns the proxy's base URL.
@@ -91,14 +97,25 @@ impl FaultProxy {
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::SeqCst)
     }
+
+    /// Returns how many requests starting with `count_prefix` have passed so far.
+    pub fn counted(&self) -> u64 {
+        self.counted.load(Ordering::SeqCst)
+    }
+}
+
+/// The proxy's shared release signal and request counters, for one connection.
+struct Marks {
+    released: watch::Receiver<bool>,
+    held: Arc<AtomicU64>,
+    counted: Arc<AtomicU64>,
 }
 
 async fn serve(
     client: TcpStream,
     upstream: SocketAddr,
     faults: Arc<Mutex<Faults>>,
-    released: watch::Receiver<bool>,
-    held: Arc<AtomicU64>,
+    marks: Marks,
     seed: u64,
 ) {
     let current = faults.lock().unwrap().clone();
@@ -116,10 +133,16 @@ async fn serve(
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
 
-    let hold = current.hold_prefix.map(|prefix| Hold { prefix, released, held });
+    let hold = Hold {
+        prefix: current.hold_prefix,
+        released: marks.released,
+        held: marks.held,
+        count_prefix: current.count_prefix,
+        counted: marks.counted,
+    };
     let upload = {
         let faults = faults.clone();
-        async move { pump(&mut client_read, &mut server_write, &faults, seed, hold.as_ref()).await }
+        async move { pump(&mut client_read, &mut server_write, &faults, seed, Some(&hold)).await }
     };
     let download = {
         let faults = faults.clone();
@@ -141,12 +164,14 @@ async fn serve(
     // sees its request cut off mid-flight.
 }
 
-/// Requests to hold back on one connection. HTTP/1.1 clients write each request of a
-/// kept-alive connection after the previous reply, so a request starts a chunk.
+/// Requests to hold back or count on one connection. HTTP/1.1 clients write each request
+/// of a kept-alive connection after the previous reply, so a request starts a chunk.
 struct Hold {
-    prefix: Vec<u8>,
+    prefix: Option<Vec<u8>>,
     released: watch::Receiver<bool>,
     held: Arc<AtomicU64>,
+    count_prefix: Option<Vec<u8>>,
+    counted: Arc<AtomicU64>,
 }
 
 /// Copies chunks from `from` to `to`, delaying each by the latency and the bandwidth
@@ -168,7 +193,14 @@ async fn pump(
             Ok(read) => read,
         };
         if let Some(hold) = hold
-            && buffer[..read].starts_with(&hold.prefix)
+            && let Some(prefix) = &hold.count_prefix
+            && buffer[..read].starts_with(prefix)
+        {
+            hold.counted.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Some(hold) = hold
+            && let Some(prefix) = &hold.prefix
+            && buffer[..read].starts_with(prefix)
             && !*hold.released.borrow()
         {
             hold.held.fetch_add(1, Ordering::SeqCst);
