@@ -464,9 +464,13 @@ impl Vigil {
         Ok(self.core.start_man_down(policy)?)
     }
 
-    /// Stops the no-motion detector.
-    pub fn stop_man_down(&self) {
-        self.core.stop_man_down();
+    /// Stops the no-motion detector, also for later runs.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; then the detector still runs.
+    pub fn stop_man_down(&self) -> Result<(), VigilError> {
+        Ok(self.core.stop_man_down()?)
     }
 
     /// Reports the platform's motion signal: `true` for motion, which restarts the still

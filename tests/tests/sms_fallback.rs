@@ -130,3 +130,58 @@ async fn duress_sms_places_no_call() {
     assert!(text.split(' ').nth(2) == Some("D"), "{text}");
     assert!(sms.calls.lock().unwrap().is_empty());
 }
+
+/// Opens the device with a manual wall clock and boot clock, with its SMS sender and alert
+/// lane.
+fn open_with_clocks(
+    folder: &std::path::Path,
+    config: vigil_core::Config,
+    wall: &vigil_core::ManualClock,
+    boot: &Arc<vigil_core::time::ManualMonotonic>,
+) -> (vigil_core::Vigil, Arc<FakeSms>) {
+    let path = folder.join("device.db");
+    let device =
+        vigil_core::Vigil::open_with_clocks(path, config, Arc::new(wall.clone()), boot.clone())
+            .unwrap();
+    let sms = Arc::new(FakeSms::default());
+    device.set_sms_sender(Some(sms.clone()));
+    device.start_alert_lane(&tokio::runtime::Handle::current());
+    (device, sms)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_deadline_survives_restart() {
+    const DELAY_MS: u64 = 60_000;
+    let device_folder = tempfile::tempdir().unwrap();
+    let addr = panic_support::free_addr().await;
+    let mut config = device_config(&format!("http://{addr}"));
+    config.sms_fallback_after_ms = DELAY_MS;
+    config.sms_fallback_number = Some("+15550100".into());
+    let wall = vigil_core::ManualClock::new(1_764_806_400_000);
+    let boot = Arc::new(vigil_core::time::ManualMonotonic::new("boot-1", 1_000));
+
+    let (device, sms) = open_with_clocks(device_folder.path(), config.clone(), &wall, &boot);
+    let record = device.raise_alert(AlertKind::Panic).unwrap().0;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(sms.messages.lock().unwrap().is_empty(), "SMS long before the delay");
+    drop(device);
+
+    // The app is killed and reopened 57 s after the alert by the boot clock, while the
+    // wall clock was set back a day: 3 s of the delay remain.
+    boot.advance(57_000);
+    wall.advance(-86_400_000);
+    let reopened = Instant::now();
+    let (device, sms) = open_with_clocks(device_folder.path(), config, &wall, &boot);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(sms.messages.lock().unwrap().is_empty(), "SMS before the original deadline");
+
+    // A delay started again at the reopen would take 60 s; the patience is 30 s.
+    let deadline = reopened + Duration::from_secs(30);
+    while sms.messages.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "no SMS within 30 s of the reopen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, text, _) = sms.messages.lock().unwrap()[0].clone();
+    assert!(text.split(' ').nth(2) == Some("P"), "{text}");
+    assert_eq!(device.alert_status(record.id).unwrap().state, AlertState::Sent);
+}

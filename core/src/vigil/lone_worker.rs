@@ -200,7 +200,7 @@ impl Vigil {
     }
 
     /// Returns the device's boot clock reading, if the platform has one.
-    fn boot_mark(&self) -> Option<BootMark> {
+    pub(super) fn boot_mark(&self) -> Option<BootMark> {
         let reading = crate::time::MonotonicClock::reading(self.inner.monotonic.as_ref())?;
         Some(BootMark::new(&reading.boot_id, reading.since_boot_ms))
     }

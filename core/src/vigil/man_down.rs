@@ -1,15 +1,28 @@
 //! No-motion (man-down) detection: the shell reports motion, and after a configured time
 //! without any, Vigil warns the guard and then raises a `ManDown` alert.
 //!
-//! NOTE: the detector's state is kept in memory only, so a restart starts the stillness
-//! period again from the reopen.
+//! The detector's policy, stage and last motion are stored, so a restart keeps the
+//! stillness period that had begun. The time away is measured as in
+//! [`super::saved_time`].
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use super::Vigil;
+use super::saved_time::SavedMoment;
 use crate::error::{Error, Result};
 use crate::model::AlertKind;
+
+/// The setting that stores the running detector, as JSON.
+const MAN_DOWN: &str = "man_down_detector";
+
+/// The maximum time, in monotonic milliseconds, by which the stored last motion may lag
+/// the real one. Motion is reported many times a second, so only some reports are written to
+/// disk. After a restart the stillness period may count from up to this much earlier,
+/// which makes the alert come early rather than late.
+const MOTION_SAVE_INTERVAL_MS: i64 = 5_000;
 
 /// Acceleration magnitude away from standard gravity (9.80665 m/s²) that counts as
 /// motion, in m/s². It is an estimate for a phone worn on the body.
@@ -18,7 +31,7 @@ pub const MOTION_THRESHOLD_MPS2: f64 = 1.0;
 const STANDARD_GRAVITY_MPS2: f64 = 9.80665;
 
 /// The durations of the no-motion detector, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManDownPolicy {
     /// Time without motion before the guard is warned.
     pub still_after_ms: u64,
@@ -27,7 +40,7 @@ pub struct ManDownPolicy {
 }
 
 /// The stage of the no-motion detector.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ManDownStage {
     /// Motion was seen recently.
     Moving,
@@ -50,17 +63,35 @@ pub trait ManDownListener: Send + Sync {
 pub(super) struct ManDownSlot {
     policy: Option<ManDownPolicy>,
     stage: Option<ManDownStage>,
-    /// The monotonic time of the last motion.
-    last_motion_ms: u64,
+    /// The monotonic time of the last motion; negative when it came before this run's
+    /// clock origin.
+    last_motion_ms: i64,
+    /// The monotonic time of the last motion written to disk.
+    saved_motion_ms: i64,
+    /// Whether the stored detector was read in this run.
+    loaded: bool,
     listener: Option<Arc<dyn ManDownListener>>,
 }
 
 impl ManDownSlot {
-    /// Moves the time of the last motion to a new monotonic clock, keeping the time since.
+    /// Moves the times of the last motion to a new monotonic clock, keeping the time since.
     pub(super) fn rebase(&mut self, old_now_ms: u64, new_now_ms: u64) {
-        let still_ms = old_now_ms.saturating_sub(self.last_motion_ms);
-        self.last_motion_ms = new_now_ms.saturating_sub(still_ms);
+        let shift = to_i64(new_now_ms) - to_i64(old_now_ms);
+        self.last_motion_ms += shift;
+        self.saved_motion_ms += shift;
     }
+}
+
+/// The detector as stored.
+#[derive(Debug, Serialize, Deserialize)]
+struct SavedManDown {
+    policy: ManDownPolicy,
+    stage: ManDownStage,
+    last_motion: SavedMoment,
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 impl Vigil {
@@ -73,22 +104,31 @@ impl Vigil {
         if policy.still_after_ms == 0 {
             return Err(Error::invalid("still_after_ms", "must be positive"));
         }
-        let now = self.monotonic_ms();
+        let now = to_i64(self.monotonic_ms());
         {
             let mut slot = self.man_down_slot();
             slot.policy = Some(policy);
             slot.stage = Some(ManDownStage::Moving);
             slot.last_motion_ms = now;
+            slot.loaded = true;
+            self.save_man_down(&mut slot, now)?;
         }
         self.inner.alerts_wake();
         Ok(())
     }
 
-    /// Stops the no-motion detector.
-    pub fn stop_man_down(&self) {
+    /// Stops the no-motion detector, also for later runs.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors; then the detector still runs.
+    pub fn stop_man_down(&self) -> Result<()> {
         let mut slot = self.man_down_slot();
+        self.store().delete_setting(MAN_DOWN)?;
         slot.policy = None;
         slot.stage = None;
+        slot.loaded = true;
+        Ok(())
     }
 
     /// Reports the shell's motion signal: `true` for motion, which restarts the stillness
@@ -98,17 +138,25 @@ impl Vigil {
         if !moving {
             return;
         }
-        let now = self.monotonic_ms();
+        let now = to_i64(self.monotonic_ms());
         let changed = {
             let mut slot = self.man_down_slot();
+            self.load_or_log(&mut slot, now);
             slot.last_motion_ms = now;
-            match slot.stage {
+            let changed = match slot.stage {
                 Some(stage) if stage != ManDownStage::Moving => {
                     slot.stage = Some(ManDownStage::Moving);
                     true
                 }
                 _ => false,
+            };
+            if slot.policy.is_some()
+                && (changed || now - slot.saved_motion_ms >= MOTION_SAVE_INTERVAL_MS)
+                && let Err(error) = self.save_man_down(&mut slot, now)
+            {
+                tracing::error!(%error, "failed to store the last motion of the man-down detector");
             }
+            changed
         };
         if changed {
             self.publish_man_down(ManDownStage::Moving);
@@ -134,19 +182,23 @@ impl Vigil {
 
     /// Returns the detector's stage, or `None` when it is stopped.
     pub fn man_down_stage(&self) -> Option<ManDownStage> {
-        self.man_down_slot().stage
+        let now = to_i64(self.monotonic_ms());
+        let mut slot = self.man_down_slot();
+        self.load_or_log(&mut slot, now);
+        slot.stage
     }
 
     /// Moves the detector to the stage that is due, raising the `ManDown` alert when the
     /// warning ends. Returns the milliseconds until the next change, or `None`.
     pub(super) fn tick_man_down(&self) -> Result<Option<u64>> {
-        let now = self.monotonic_ms();
+        let now = to_i64(self.monotonic_ms());
         let (entered, next) = {
             let mut slot = self.man_down_slot();
+            self.load_man_down(&mut slot, now)?;
             let (Some(policy), Some(stage)) = (slot.policy, slot.stage) else {
                 return Ok(None);
             };
-            let still_ms = now.saturating_sub(slot.last_motion_ms);
+            let still_ms = u64::try_from(now - slot.last_motion_ms).unwrap_or(0);
             let alert_after_ms = policy.still_after_ms.saturating_add(policy.warning_ms);
             let due = if still_ms >= alert_after_ms {
                 ManDownStage::Alerted
@@ -166,6 +218,9 @@ impl Vigil {
                 entered.push(ManDownStage::Alerted);
             }
             slot.stage = Some(due);
+            if due != stage {
+                self.save_man_down(&mut slot, now)?;
+            }
             let next = match due {
                 ManDownStage::Moving => Some(policy.still_after_ms - still_ms),
                 ManDownStage::Warning => Some(alert_after_ms - still_ms),
@@ -180,6 +235,54 @@ impl Vigil {
             self.publish_man_down(stage);
         }
         Ok(next)
+    }
+
+    /// Reads the stored detector once per run. `now` is the monotonic time, read before
+    /// the slot was locked.
+    fn load_man_down(&self, slot: &mut ManDownSlot, now: i64) -> Result<()> {
+        if slot.loaded {
+            return Ok(());
+        }
+        if let Some(text) = self.store().setting(MAN_DOWN)? {
+            let saved: SavedManDown = serde_json::from_str(&text)
+                .map_err(|error| Error::Corrupt(format!("saved man-down detector: {error}")))?;
+            let still_ms = to_i64(self.elapsed_since(&saved.last_motion));
+            slot.policy = Some(saved.policy);
+            slot.stage = Some(saved.stage);
+            slot.last_motion_ms = now - still_ms;
+            slot.saved_motion_ms = slot.last_motion_ms;
+            tracing::info!(still_ms, "man-down detector resumed");
+        }
+        slot.loaded = true;
+        Ok(())
+    }
+
+    fn load_or_log(&self, slot: &mut ManDownSlot, now: i64) {
+        if let Err(error) = self.load_man_down(slot, now) {
+            tracing::error!(%error, "failed to read the stored man-down detector");
+        }
+    }
+
+    /// Stores the running detector. `now` is the monotonic time, read before the slot was
+    /// locked.
+    fn save_man_down(&self, slot: &mut ManDownSlot, now: i64) -> Result<()> {
+        let (Some(policy), Some(stage)) = (slot.policy, slot.stage) else {
+            return Ok(());
+        };
+        let last_motion_ms = slot.last_motion_ms;
+        let still_ms = now - last_motion_ms;
+        let mut last_motion = self.moment_now();
+        last_motion.wall_ms -= still_ms;
+        if let Some(boot) = &mut last_motion.boot {
+            boot.since_boot_ms -= still_ms;
+        }
+        let saved = SavedManDown { policy, stage, last_motion };
+        let text = serde_json::to_string(&saved).map_err(|error| {
+            Error::InvalidState(format!("failed to encode the man-down detector: {error}"))
+        })?;
+        self.store().set_setting(MAN_DOWN, &text)?;
+        slot.saved_motion_ms = last_motion_ms;
+        Ok(())
     }
 
     pub(super) fn man_down_slot(&self) -> std::sync::MutexGuard<'_, ManDownSlot> {

@@ -96,10 +96,92 @@ fn stopped_detector_never_alerts() {
     let (vigil, monotonic, _) = open(&folder);
     assert!(vigil.start_man_down(ManDownPolicy { still_after_ms: 0, warning_ms: 0 }).is_err());
     vigil.start_man_down(POLICY).unwrap();
-    vigil.stop_man_down();
+    vigil.stop_man_down().unwrap();
     monotonic.0.store(100_000, Ordering::SeqCst);
 
     assert_eq!(vigil.tick_man_down().unwrap(), None);
     assert_eq!(vigil.man_down_stage(), None);
     assert_eq!(man_down_alerts(&vigil), 0);
+}
+
+const T0: i64 = 1_764_806_400_000;
+
+/// Opens the device with a manual wall clock and boot clock, and a fake monotonic clock.
+fn open_booted(
+    folder: &tempfile::TempDir,
+    wall: &crate::clock::ManualClock,
+    boot: Arc<crate::time::ManualMonotonic>,
+) -> (Vigil, Arc<FakeMonotonic>) {
+    let config = Config::new("device-still", "guard-still", "http://127.0.0.1:9", "code");
+    let path = folder.path().join("device.db");
+    let vigil = Vigil::open_with_clocks(path, config, Arc::new(wall.clone()), boot).unwrap();
+    let monotonic = Arc::new(FakeMonotonic::default());
+    vigil.set_monotonic_clock(monotonic.clone());
+    (vigil, monotonic)
+}
+
+#[test]
+fn stillness_survives_restart() {
+    let folder = tempfile::tempdir().unwrap();
+    let wall = crate::clock::ManualClock::new(T0);
+    let boot = Arc::new(crate::time::ManualMonotonic::new("boot-1", 1_000));
+    let (vigil, monotonic) = open_booted(&folder, &wall, boot.clone());
+    vigil.start_man_down(POLICY).unwrap();
+    monotonic.0.store(20_000, Ordering::SeqCst);
+    wall.advance(20_000);
+    boot.advance(20_000);
+    assert_eq!(vigil.tick_man_down().unwrap(), Some(10_000));
+    drop(vigil);
+
+    // The app is gone for 5 s by the boot clock while the wall clock was set back an hour.
+    wall.advance(-3_600_000);
+    boot.advance(5_000);
+    let (vigil, monotonic) = open_booted(&folder, &wall, boot.clone());
+    assert_eq!(vigil.man_down_stage(), Some(ManDownStage::Moving));
+    assert_eq!(vigil.tick_man_down().unwrap(), Some(5_000), "25 s of the 30 s are gone");
+    monotonic.0.store(5_000, Ordering::SeqCst);
+    assert_eq!(vigil.tick_man_down().unwrap(), Some(15_000));
+    assert_eq!(vigil.man_down_stage(), Some(ManDownStage::Warning));
+    drop(vigil);
+
+    // Killed during the warning: the alert is due at the reopen.
+    boot.advance(20_000);
+    let (vigil, _) = open_booted(&folder, &wall, boot.clone());
+    assert_eq!(vigil.man_down_stage(), Some(ManDownStage::Warning));
+    assert_eq!(vigil.tick_man_down().unwrap(), None);
+    assert_eq!(man_down_alerts(&vigil), 1);
+    drop(vigil);
+
+    // An alerted detector stays alerted, so a restart raises no second alert.
+    let (vigil, _) = open_booted(&folder, &wall, boot);
+    assert_eq!(vigil.man_down_stage(), Some(ManDownStage::Alerted));
+    assert_eq!(vigil.tick_man_down().unwrap(), None);
+    assert_eq!(man_down_alerts(&vigil), 1);
+}
+
+#[test]
+fn restart_keeps_recent_motion() {
+    let folder = tempfile::tempdir().unwrap();
+    let wall = crate::clock::ManualClock::new(T0);
+    let boot = Arc::new(crate::time::ManualMonotonic::new("boot-1", 1_000));
+    let (vigil, monotonic) = open_booted(&folder, &wall, boot.clone());
+    vigil.start_man_down(POLICY).unwrap();
+    monotonic.0.store(40_000, Ordering::SeqCst);
+    wall.advance(40_000);
+    boot.advance(40_000);
+    vigil.tick_man_down().unwrap();
+    // Motion ends the warning, and the change of stage stores the motion at once.
+    vigil.record_motion(true);
+    drop(vigil);
+
+    boot.advance(10_000);
+    wall.advance(10_000);
+    let (vigil, _) = open_booted(&folder, &wall, boot.clone());
+    assert_eq!(vigil.man_down_stage(), Some(ManDownStage::Moving));
+    assert_eq!(vigil.tick_man_down().unwrap(), Some(20_000));
+    vigil.stop_man_down().unwrap();
+    drop(vigil);
+
+    let (vigil, _) = open_booted(&folder, &wall, boot);
+    assert_eq!(vigil.man_down_stage(), None, "a stopped detector stays stopped");
 }

@@ -11,6 +11,7 @@ mod lone_worker;
 mod man_down;
 mod network;
 mod report;
+mod saved_time;
 mod sms_fallback;
 mod storage;
 mod sync;

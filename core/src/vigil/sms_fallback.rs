@@ -1,5 +1,9 @@
 //! The SMS fallback of the alert lane: an alert the SOC has not stored within the
 //! configured time is also sent by SMS through the shell.
+//!
+//! The delay counts from when the alert was raised, which the alert record's wall time and
+//! boot clock reading give, so a restart keeps the original deadline. See
+//! [`super::saved_time`] for how the time away is measured.
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -9,6 +13,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::Vigil;
+use super::saved_time::SavedMoment;
 use crate::alert::sms::compose_sms;
 use crate::alert::{AlertState, AlertStatus, SmsSender};
 use crate::error::Result;
@@ -20,11 +25,8 @@ const SMS_REQUESTED: &str = "alert_sms_requested.";
 /// What the lane remembers of the fallback between two rounds.
 #[derive(Default)]
 pub(super) struct SmsFallback {
-    /// When the lane first saw each undelivered alert.
-    ///
-    /// NOTE: this is kept in memory only, so after a restart the delay starts again from
-    /// when the new lane first sees the alert.
-    first_seen: HashMap<Uuid, Instant>,
+    /// When each undelivered alert's SMS falls due, fixed when the lane first reads the alert.
+    due: HashMap<Uuid, Instant>,
     /// Alerts whose SMS was requested, in this run or a previous one.
     requested: HashSet<Uuid>,
 }
@@ -42,7 +44,7 @@ impl SmsFallback {
         let number = config.sms_fallback_number.clone()?;
         let delay = Duration::from_millis(config.sms_fallback_after_ms);
         let place_call = config.sms_fallback_call;
-        self.first_seen.retain(|id, _| active.iter().any(|(record, _)| record.id == *id));
+        self.due.retain(|id, _| active.iter().any(|(record, _)| record.id == *id));
 
         let mut next_due = None;
         for (record, status) in active {
@@ -50,7 +52,11 @@ impl SmsFallback {
                 continue;
             }
             let id = record.id;
-            let due = *self.first_seen.entry(id).or_insert(now) + delay;
+            let due = *self.due.entry(id).or_insert_with(|| {
+                let raised = SavedMoment::of_record(record.captured_at_ms, record.clock.as_ref());
+                let since_raise = Duration::from_millis(vigil.elapsed_since(&raised));
+                now + delay.saturating_sub(since_raise)
+            });
             if self.requested.contains(&id) {
                 continue;
             }
