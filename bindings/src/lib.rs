@@ -21,8 +21,8 @@ use uuid_text::parse_record_id;
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 pub use error::VigilError;
 pub use lone_worker::{
-    LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus, ManDownListener,
-    ManDownPolicy, ManDownStage, MonotonicClock, ProtectionState,
+    HeartbeatPolicy, LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus,
+    ManDownListener, ManDownPolicy, ManDownStage, MonotonicClock, ProtectionState,
 };
 pub use storage::QuarantinedDatabase;
 pub use time::{ClockOffset, CorrectedTime, TimeFlag};
@@ -447,6 +447,33 @@ impl Vigil {
         let core = self.core.clone();
         runtime().spawn(async move { core.send_heartbeat(state.into()).await }).await??;
         Ok(())
+    }
+
+    /// Sets the protection state that scheduled heartbeats carry. A changed state is sent
+    /// at once when heartbeats run. Call it whenever the location permission or the
+    /// battery changes.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a battery over 100 %.
+    pub fn set_protection_state(&self, state: ProtectionState) -> Result<(), VigilError> {
+        Ok(self.core.set_protection_state(state.into())?)
+    }
+
+    /// Starts sending heartbeats on the library's runtime with `policy`, replacing a
+    /// running schedule. The first one goes once `set_protection_state` has been called.
+    /// Nothing is sent while paused. Heartbeats stop with `stop_heartbeats` or `close`.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a zero interval.
+    pub fn start_heartbeats(&self, policy: HeartbeatPolicy) -> Result<(), VigilError> {
+        Ok(self.core.start_heartbeats(runtime().handle(), policy.into())?)
+    }
+
+    /// Stops the scheduled heartbeats; stopping when none run does nothing.
+    pub fn stop_heartbeats(&self) {
+        self.core.stop_heartbeats();
     }
 
     /// Starts the no-motion (man-down) detector, counting from now: after `still_after_ms`

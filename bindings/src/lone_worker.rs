@@ -34,6 +34,24 @@ impl From<ProtectionState> for vigil_core::ProtectionState {
     }
 }
 
+/// How often the library sends heartbeats, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct HeartbeatPolicy {
+    /// The interval while no alert is active. Keep it well within the SOC's silence limit
+    /// (180 s on the reference server by default).
+    #[uniffi(default = 60000)]
+    pub interval_ms: u64,
+    /// The interval while an alert is active and not yet acknowledged or cancelled.
+    #[uniffi(default = 15000)]
+    pub alert_interval_ms: u64,
+}
+
+impl From<HeartbeatPolicy> for vigil_core::HeartbeatPolicy {
+    fn from(policy: HeartbeatPolicy) -> Self {
+        Self { interval_ms: policy.interval_ms, alert_interval_ms: policy.alert_interval_ms }
+    }
+}
+
 /// The stage of a check-in timer within one interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum LoneWorkerStage {

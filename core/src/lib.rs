@@ -28,4 +28,6 @@ pub use vigil::{
     CheckIn, Config, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES,
     MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ProtectionState, ShiftReport, SyncSummary, Vigil,
 };
-pub use vigil::{MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage};
+pub use vigil::{
+    HeartbeatPolicy, MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage,
+};

@@ -9,6 +9,7 @@ import kotlinx.coroutines.runBlocking
 import org.junit.After
 import org.junit.Before
 import org.junit.Test
+import uniffi.vigil_ffi.HeartbeatPolicy
 import uniffi.vigil_ffi.ProtectionState
 import uniffi.vigil_ffi.Vigil
 import uniffi.vigil_ffi.VigilConfig
@@ -75,6 +76,48 @@ class HeartbeatTest {
             device.sendHeartbeat(ProtectionState(locationPermission = true, batteryPercent = 101u.toUByte()))
         }
         device.close()
+    }
+
+    @Test
+    fun scheduledHeartbeatsStopWhenPaused() = runBlocking {
+        startServer()
+        val device = Vigil.open(
+            File(folder, "device.db").path,
+            VigilConfig(
+                deviceId = "kotlin-scheduled",
+                guardId = "kotlin-guard",
+                serverUrl = "http://127.0.0.1:$port",
+                enrollmentCode = ENROLLMENT_CODE,
+            ),
+        )
+        assertFailsWith<VigilException.InvalidInput> {
+            device.startHeartbeats(HeartbeatPolicy(intervalMs = 0uL, alertIntervalMs = 100uL))
+        }
+        device.startHeartbeats(HeartbeatPolicy(intervalMs = 200uL, alertIntervalMs = 100uL))
+        device.setProtectionState(ProtectionState(locationPermission = true, batteryPercent = 70u.toUByte()))
+
+        // The library sends heartbeats on its own: the device is listed and not silent.
+        waitForDevices("ok     kotlin-scheduled", "--silent-after-s", "2")
+
+        // Paused, it sends nothing, and the server marks it silent after 1 s.
+        device.pause()
+        waitForDevices("SILENT kotlin-scheduled", "--silent-after-s", "1")
+        device.resume()
+        waitForDevices("ok     kotlin-scheduled", "--silent-after-s", "1")
+
+        device.stopHeartbeats()
+        device.close()
+    }
+
+    /** Runs `vigil devices` with [extra] until its output contains [expected], for up to 30 s. */
+    private fun waitForDevices(expected: String, vararg extra: String) {
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
+        var output = devices(*extra)
+        while (!output.contains(expected)) {
+            assertTrue(System.nanoTime() < deadline, "never saw '$expected' in: $output")
+            Thread.sleep(100)
+            output = devices(*extra)
+        }
     }
 
     private companion object {

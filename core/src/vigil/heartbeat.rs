@@ -15,10 +15,20 @@ pub struct ProtectionState {
     pub battery_percent: Option<u8>,
 }
 
+impl ProtectionState {
+    /// Checks that the battery charge is a percentage.
+    pub(super) fn validate(&self) -> Result<()> {
+        if self.battery_percent.is_some_and(|percent| percent > 100) {
+            return Err(crate::Error::invalid("battery_percent", "must be 0 to 100"));
+        }
+        Ok(())
+    }
+}
+
 impl Vigil {
     /// Sends a heartbeat with `state`, the age of the newest trusted fix and the number of
-    /// alerts the SOC has not yet stored. The app calls it at a fixed interval, well
-    /// within the SOC's silence limit (180 s on the reference server by default).
+    /// alerts the SOC has not yet stored. [`Vigil::start_heartbeats`] calls it at a fixed
+    /// interval, and an app may also call it directly.
     ///
     /// # Errors
     ///
@@ -30,9 +40,7 @@ impl Vigil {
     ///
     /// Cancel-safe: it stores nothing but the device token at enrollment.
     pub async fn send_heartbeat(&self, state: ProtectionState) -> Result<()> {
-        if state.battery_percent.is_some_and(|percent| percent > 100) {
-            return Err(crate::Error::invalid("battery_percent", "must be 0 to 100"));
-        }
+        state.validate()?;
 
         let now_ms = self.now_ms();
         let last_fix_age_ms =

@@ -6,6 +6,7 @@ mod capture;
 mod config;
 mod device_key;
 mod heartbeat;
+mod heartbeat_task;
 mod lifecycle;
 mod lone_worker;
 mod man_down;
@@ -35,6 +36,7 @@ pub use capture::{
 };
 pub use config::Config;
 pub use heartbeat::ProtectionState;
+pub use heartbeat_task::HeartbeatPolicy;
 pub use man_down::{MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage};
 pub use report::ShiftReport;
 pub use sync::SyncSummary;
@@ -70,6 +72,7 @@ struct Inner {
     clock_offset: Mutex<Option<crate::time::ClockOffset>>,
     /// Signs SMS fallback messages; its public key is sent at enrollment.
     signing_key: crate::crypto::DeviceSigningKey,
+    heartbeats: heartbeat_task::HeartbeatSlot,
 }
 
 impl std::fmt::Debug for Vigil {
@@ -148,6 +151,7 @@ impl Vigil {
             monotonic,
             clock_offset: Mutex::new(None),
             signing_key,
+            heartbeats: Default::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
