@@ -33,8 +33,8 @@ pub struct Faults {
     pub down: bool,
     /// Requests whose first bytes start with this prefix wait until [`FaultProxy::release`].
     pub hold_prefix: Option<Vec<u8>>,
-    /// Requests whose first bytes start with this prefix are counted; see
-    /// [`FaultProxy::counted`].
+    /// Requests whose first bytes start with this prefix are counted, and
+    /// [`FaultProxy::counted`] returns the count.
     pub count_prefix: Option<Vec<u8>>,
 }
 
@@ -140,28 +140,29 @@ async fn serve(
         count_prefix: current.count_prefix,
         counted: marks.counted,
     };
-    let upload = {
-        let faults = faults.clone();
-        async move { pump(&mut client_read, &mut server_write, &faults, seed, Some(&hold)).await }
-    };
-    let download = {
-        let faults = faults.clone();
-        async move {
-            pump(&mut server_read, &mut client_write, &faults, seed ^ 0xABCD, None).await;
-        }
-    };
-
+    let upload = pump(&mut client_read, &mut server_write, &faults, seed, Some(&hold));
+    let download = pump(&mut server_read, &mut client_write, &faults, seed ^ 0xABCD, None);
     let both = async {
         tokio::join!(upload, download);
     };
-    match current.reset_after {
-        Some(lifetime) => {
-            let _ = tokio::time::timeout(lifetime, both).await;
+    let expired = match current.reset_after {
+        Some(lifetime) => tokio::time::timeout(lifetime, both).await.is_err(),
+        None => {
+            both.await;
+            false
         }
-        None => both.await,
+    };
+
+    // When the lifetime ran out, both sides see the connection reset mid-flight, as with
+    // a dropped mobile link. Otherwise dropping the halves closes the sockets in order.
+    if expired {
+        if let Ok(client) = client_read.reunite(client_write) {
+            reset(client);
+        }
+        if let Ok(server) = server_read.reunite(server_write) {
+            reset(server);
+        }
     }
-    // Dropping the halves here closes both sockets; when the lifetime ran out the client
-    // sees its request cut off mid-flight.
 }
 
 /// Requests to hold back or count on one connection. HTTP/1.1 clients write each request
