@@ -2,6 +2,8 @@
 //! trip to the same server, on loopback and through a proxy that emulates a poor mobile
 //! link.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,7 +11,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 use vigil_core::alert::{AlertListener, AlertState, AlertStatus, SmsSender};
 use vigil_core::model::{Fix, FixSource};
-use vigil_core::{Config, Vigil};
+use vigil_core::{Clock, Config, Vigil};
 use vigil_server::{RunningServer, ServerConfig};
 
 #[path = "../../tests/tests/panic_support/proxy.rs"]
@@ -19,8 +21,19 @@ mod proxy;
 /// Records queued on the device for the backlog case.
 const BACKLOG: usize = 10_000;
 
-/// Alerts raised through the poor link; each takes seconds, so fewer than on loopback.
-const POOR_LINK_ALERTS: usize = 30;
+/// Alerts raised through the poor link.
+const POOR_LINK_ALERTS: usize = 1_000;
+
+/// Time between two alerts raised through the poor link. Each alert takes about a second
+/// there, so they overlap: one after another, 1,000 alerts would take over 15 minutes.
+const POOR_LINK_SPACING: Duration = Duration::from_millis(200);
+
+/// Bare round trips through the poor link, one after another.
+const POOR_LINK_ROUND_TRIPS: usize = 100;
+
+/// The longest the benchmark waits for the last poor-link alert; alerts not delivered by
+/// then are reported as lost.
+const POOR_LINK_PATIENCE: Duration = Duration::from_secs(300);
 
 const T0: i64 = 1_764_806_400_000;
 
@@ -50,10 +63,13 @@ pub async fn run(alerts: usize) {
     let with_backlog =
         raise_and_wait(&folder, "backlog", &server.url(), alerts, BACKLOG, LOOPBACK_INTERVAL).await;
 
+    let and_send = raise_and_send_times(&folder, &server.url(), alerts).await;
+
     println!("alerts: {alerts} alerts per case, one at a time, loopback");
     print_percentiles("bare HTTP round trip (GET /v1/health)", &round_trips);
     print_percentiles("raise_panic -> delivered, empty outbox", &without_backlog);
     print_percentiles(&format!("raise_panic -> delivered, {BACKLOG} queued"), &with_backlog);
+    print_percentiles("raise_panic_and_send returns, empty outbox", &and_send);
     println!(
         "  ratio p99 with backlog / bare round trip p99:      {:>8.1}x",
         percentile(&with_backlog, 0.99) / percentile(&round_trips, 0.99)
@@ -67,17 +83,24 @@ pub async fn run(alerts: usize) {
         ..proxy::Faults::default()
     };
     let link = proxy::FaultProxy::start(server.addr(), faults).await;
-    let poor_round_trips = bare_round_trips(&link.url(), POOR_LINK_ALERTS).await;
-    let default_interval = Config::new("d", "g", "http://127.0.0.1", "c").alert_resend_interval_ms;
-    let poor =
-        raise_and_wait(&folder, "poor", &link.url(), POOR_LINK_ALERTS, 0, default_interval).await;
+    let poor_round_trips = bare_round_trips(&link.url(), POOR_LINK_ROUND_TRIPS).await;
+    let poor = raise_overlapping(&folder, &link.url(), server.database().to_path_buf()).await;
     println!(
-        "alerts: {POOR_LINK_ALERTS} alerts through the proxy (300 +/- 150 ms per chunk, 64 KB/s, \
-         connections reset after 5 s)"
+        "alerts: {POOR_LINK_ALERTS} alerts through the proxy (300 +/- 150 ms per chunk, 64 KB/s \
+         per connection, connections reset after 5 s), one raised every {} ms, each \
+         acknowledged by the operator once delivered",
+        POOR_LINK_SPACING.as_millis()
     );
-    print_mean_p95("bare HTTP round trip (GET /v1/health)", &poor_round_trips);
+    print_mean_p95(
+        &format!("bare HTTP round trip, {POOR_LINK_ROUND_TRIPS} in a row"),
+        &poor_round_trips,
+    );
     print_mean_p95("raise_panic -> delivered", &poor);
-    println!("  delivered: {} of {POOR_LINK_ALERTS}", poor.len());
+    println!(
+        "  delivered: {} of {POOR_LINK_ALERTS}; max {:.0} ms",
+        poor.len(),
+        poor.iter().copied().fold(0.0, f64::max)
+    );
 
     let delay = Duration::from_millis(SMS_DELAY_MS);
     let sleeps = timed_sleeps(delay, SMS_ALERTS).await;
@@ -219,6 +242,79 @@ async fn raise_and_wait(
         }
     }
     times
+}
+
+/// Times `count` calls of `raise_panic_and_send` one after another on a fresh device with
+/// its alert lane running, in milliseconds: the call waits for the lane's first send.
+async fn raise_and_send_times(folder: &tempfile::TempDir, url: &str, count: usize) -> Vec<f64> {
+    let mut config = Config::new("bench-and-send", "bench-guard", url, "bench");
+    config.alert_resend_interval_ms = LOOPBACK_INTERVAL;
+    let vigil =
+        Vigil::open(folder.path().join("and-send.db"), config).expect("failed to open the device");
+    vigil.start_alert_lane(&tokio::runtime::Handle::current());
+
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let outcome = vigil.raise_panic_and_send().await.expect("failed to store an alert");
+        assert!(outcome.delivered_at_ms.is_some(), "a loopback alert was not delivered");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times
+}
+
+/// Raises [`POOR_LINK_ALERTS`] alerts [`POOR_LINK_SPACING`] apart on a fresh device, and
+/// returns the time to delivery of each alert delivered within [`POOR_LINK_PATIENCE`] of
+/// the last raise, in milliseconds. An operator acknowledges each alert once it is
+/// delivered, as the SOC does, so that the lane stops resending it.
+async fn raise_overlapping(folder: &tempfile::TempDir, url: &str, database: PathBuf) -> Vec<f64> {
+    let config = Config::new("bench-poor", "bench-guard", url, "bench");
+    let vigil =
+        Vigil::open(folder.path().join("poor.db"), config).expect("failed to open the device");
+    let (sender, mut deliveries) = mpsc::unbounded_channel();
+    vigil.set_alert_listener(Some(Arc::new(Deliveries(sender))));
+    vigil.start_alert_lane(&tokio::runtime::Handle::current());
+
+    let delivered: Arc<std::sync::Mutex<HashMap<Uuid, Instant>>> = Arc::default();
+    let collector = tokio::spawn({
+        let delivered = delivered.clone();
+        async move {
+            while let Some((id, at)) = deliveries.recv().await {
+                let first_delivery = delivered.lock().unwrap().insert(id, at).is_none();
+                if first_delivery {
+                    let database = database.clone();
+                    let now_ms = vigil_core::SystemClock.now_ms();
+                    tokio::task::spawn_blocking(move || {
+                        vigil_server::acknowledge_alert(database, id, now_ms)
+                    });
+                }
+            }
+        }
+    });
+
+    let first = tokio::time::Instant::now();
+    let mut raised = Vec::with_capacity(POOR_LINK_ALERTS);
+    for n in 0..POOR_LINK_ALERTS {
+        tokio::time::sleep_until(first + POOR_LINK_SPACING * n as u32).await;
+        let started = Instant::now();
+        let record = vigil.raise_panic().expect("failed to store an alert");
+        raised.push((record.id, started));
+    }
+
+    let deadline = tokio::time::Instant::now() + POOR_LINK_PATIENCE;
+    while delivered.lock().unwrap().len() < POOR_LINK_ALERTS
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    collector.abort();
+
+    let delivered = delivered.lock().unwrap();
+    raised
+        .iter()
+        .filter_map(|(id, started)| delivered.get(id).map(|at| (*at - *started).as_secs_f64()))
+        .map(|seconds| seconds * 1000.0)
+        .collect()
 }
 
 fn fix(time_ms: i64) -> Fix {
