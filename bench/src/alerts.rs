@@ -31,8 +31,8 @@ const POOR_LINK_SPACING: Duration = Duration::from_millis(200);
 /// Bare round trips through the poor link, one after another.
 const POOR_LINK_ROUND_TRIPS: usize = 100;
 
-/// The longest the benchmark waits for the last poor-link alert; alerts not delivered by
-/// then are reported as lost.
+/// The maximum wait for the poor-link alerts after the last raise. Alerts not delivered
+/// by then are missing from the delivered count.
 const POOR_LINK_PATIENCE: Duration = Duration::from_secs(300);
 
 const T0: i64 = 1_764_806_400_000;
@@ -245,7 +245,7 @@ async fn raise_and_wait(
 }
 
 /// Times `count` calls of `raise_panic_and_send` one after another on a fresh device with
-/// its alert lane running, in milliseconds: the call waits for the lane's first send.
+/// its alert lane running, in milliseconds. Each call waits for the lane's first send.
 async fn raise_and_send_times(folder: &tempfile::TempDir, url: &str, count: usize) -> Vec<f64> {
     let mut config = Config::new("bench-and-send", "bench-guard", url, "bench");
     config.alert_resend_interval_ms = LOOPBACK_INTERVAL;

@@ -85,6 +85,8 @@ impl Vigil {
 
         // A panic record stored outside `raise_alert` is on the lane too, but the lane
         // learns of it only when woken.
+        // NOTE: when the lane runs, an alert still queued below may be posted by both the
+        // lane and this loop. The server stores it once, so the cost is one request.
         self.inner.alerts_wake();
         let token = self.retrying(deadline, || self.device_token()).await?;
 
