@@ -53,6 +53,14 @@ pub enum VigilError {
         /// The server's error code and message.
         detail: String,
     },
+    /// The key-encryption key given to open the store is wrong or missing, or the platform
+    /// keystore refused to use it. Nothing on disk was changed; open again with the right
+    /// key.
+    #[error("the store is locked: {detail}")]
+    Locked {
+        /// What could not be unlocked.
+        detail: String,
+    },
     /// A bug in Vigil; please report it with the message.
     #[error("internal error: {detail}")]
     Internal {
@@ -74,6 +82,7 @@ impl From<vigil_core::Error> for VigilError {
                 tracing::error!(%error, "storage failure");
                 VigilError::Storage { detail: error.to_string() }
             }
+            Error::Locked(detail) => VigilError::Locked { detail },
             Error::Offline(message) => VigilError::Offline { detail: message },
             Error::Server { status, message, .. } => VigilError::Server { status, detail: message },
         }

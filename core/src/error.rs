@@ -58,6 +58,11 @@ pub enum Error {
     /// corrupt.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+
+    /// The key-encryption key is wrong or missing, so the store's data key cannot be
+    /// unwrapped. Nothing on disk was changed; open again with the right key.
+    #[error("the store is locked: {0}")]
+    Locked(String),
 }
 
 /// The result type of `vigil-core`.

@@ -18,6 +18,9 @@ const ALGORITHM_AES_256_GCM: u8 = 1;
 
 const HEADER_LEN: usize = 2 + NONCE_LEN;
 
+/// The HMAC label that derives the lookup key from the data key.
+const LOOKUP_KEY_LABEL: &[u8] = b"vigil/lookup-key/v1";
+
 /// The length of a data key in bytes.
 pub(crate) const DATA_KEY_LEN: usize = 32;
 
@@ -28,6 +31,9 @@ pub(crate) const DATA_KEY_LEN: usize = 32;
 /// 2^28.
 pub struct DataKey {
     key: LessSafeKey,
+    /// An HMAC key derived from the data key, for lookups of values stored only as a
+    /// keyed hash (see [`DataKey::lookup_hash`]).
+    lookup: ring::hmac::Key,
 }
 
 impl std::fmt::Debug for DataKey {
@@ -56,7 +62,20 @@ impl DataKey {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let unbound = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| CryptoError::Malformed(format!("a data key of {} bytes", bytes.len())))?;
-        Ok(Self { key: LessSafeKey::new(unbound) })
+
+        // A separate key for lookups, so the hashes reveal nothing about the AES key.
+        let derivation = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes);
+        let lookup_bytes = ring::hmac::sign(&derivation, LOOKUP_KEY_LABEL);
+        let lookup = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, lookup_bytes.as_ref());
+
+        Ok(Self { key: LessSafeKey::new(unbound), lookup })
+    }
+
+    /// Returns the keyed hash (HMAC-SHA256, in hex) of a value that must be found by
+    /// equality but not stored in the clear, such as a checkpoint tag's payload.
+    pub fn lookup_hash(&self, value: &[u8]) -> String {
+        let tag = ring::hmac::sign(&self.lookup, value);
+        tag.as_ref().iter().map(|byte| format!("{byte:02x}")).collect()
     }
 
     /// Encrypts `plaintext` into a version-1 envelope bound to `context`.
@@ -161,6 +180,19 @@ mod tests {
         let envelope = key.seal(b"secret", b"record-1/body").unwrap();
         assert_eq!(other.open(&envelope, b"record-1/body").unwrap_err(), CryptoError::Locked);
         assert_eq!(key.open(&envelope, b"record-2/body").unwrap_err(), CryptoError::Locked);
+    }
+
+    #[test]
+    fn lookup_hash_depends_on_key_and_value() {
+        let (key, bytes) = DataKey::generate().unwrap();
+        let same = DataKey::from_bytes(bytes.as_ref()).unwrap();
+        let (other, _) = DataKey::generate().unwrap();
+
+        let hash = key.lookup_hash(b"NFC-04A2");
+        assert_eq!(hash.len(), 64);
+        assert_eq!(hash, same.lookup_hash(b"NFC-04A2"));
+        assert_ne!(hash, key.lookup_hash(b"NFC-04A3"));
+        assert_ne!(hash, other.lookup_hash(b"NFC-04A2"));
     }
 
     #[test]

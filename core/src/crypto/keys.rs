@@ -17,7 +17,7 @@ use super::{CryptoError, DataKey, fill_random};
 /// The data key's bytes are passed to [`KeyEncryptionKey::wrap`] once, when the store is
 /// created or the KEK rotated: a platform keystore can only encrypt what it is given. They
 /// are never returned to the app otherwise.
-pub trait KeyEncryptionKey: Send + Sync {
+pub trait KeyEncryptionKey: Send + Sync + std::fmt::Debug {
     /// Returns a stable, non-secret identifier of this KEK, stored beside the wrapped key.
     fn id(&self) -> String;
 
@@ -103,6 +103,15 @@ pub const PBKDF2_ITERATIONS: u32 = 600_000;
 const WRAP_FORMAT_1: u8 = 1;
 const SALT_LEN: usize = 16;
 const WRAP_CONTEXT: &[u8] = b"vigil/data-key-wrap/v1";
+
+impl std::fmt::Debug for PassphraseKek {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PassphraseKek")
+            .field("iterations", &self.iterations)
+            .finish_non_exhaustive()
+    }
+}
 
 impl PassphraseKek {
     /// Creates a KEK from a passphrase with the recommended iteration count.

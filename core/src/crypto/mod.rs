@@ -7,13 +7,15 @@
 
 mod chain;
 mod envelope;
+mod key_file;
 mod keys;
 mod seal;
 mod stream;
 
 pub use chain::{ChainFault, ChainedRecord, DeviceSigningKey, record_hash, verify_chain};
 pub use envelope::DataKey;
-pub use keys::{KeyEncryptionKey, PassphraseKek, WrappedDataKey};
+pub use key_file::KeyFileKek;
+pub use keys::{KeyEncryptionKey, PBKDF2_ITERATIONS, PassphraseKek, WrappedDataKey};
 pub use seal::{SocSealingKey, seal_to_soc};
 pub use stream::{CHUNK_BYTES, StreamSummary, decrypt_stream, encrypt_stream};
 

@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::records::{insert_records, parse_uuid};
+use super::records::{StoredBody, insert_records, parse_uuid};
 use super::{Store, SyncState};
 use crate::alert::{AlertState, AlertStatus};
 use crate::error::{Error, Result};
@@ -62,7 +62,7 @@ impl Store {
 
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let stored = insert_records(&transaction, vec![record])?.remove(0);
+        let stored = insert_records(&transaction, Some(&self.key), vec![record])?.remove(0);
         let status = AlertStatus {
             record_id: stored.id,
             kind,
@@ -114,7 +114,8 @@ impl Store {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
             "SELECT alerts.record_id, alerts.kind, alerts.state, alerts.updated_at_ms,
-                    alerts.delivered_at_ms, alerts.acknowledged_at_ms, records.body
+                    alerts.delivered_at_ms, alerts.acknowledged_at_ms,
+                    records.id, records.body, records.body_envelope
              FROM alerts JOIN records ON records.id = alerts.record_id
              WHERE alerts.state IN (?1, ?2, ?3)
                 OR (alerts.state = ?4 AND alerts.delivered_at_ms IS NULL)
@@ -127,13 +128,13 @@ impl Store {
                 AlertState::Delivered.to_sql(),
                 AlertState::Cancelled.to_sql()
             ],
-            |row| Ok((read_raw(row)?, row.get::<_, String>(6)?)),
+            |row| Ok((read_raw(row)?, StoredBody::from_row(row, 6)?)),
         )?;
 
         let mut alerts = Vec::new();
         for row in rows {
             let (raw, body) = row?;
-            alerts.push((serde_json::from_str(&body)?, raw.into_status()?));
+            alerts.push((body.decode(&self.key)?, raw.into_status()?));
         }
         Ok(alerts)
     }
@@ -142,15 +143,16 @@ impl Store {
     /// update the alert lane sends while an alert is active.
     pub fn newest_queued_fix(&self) -> Result<Option<Record>> {
         let connection = self.lock();
-        let body: Option<String> = connection
+        let body = connection
             .query_row(
-                "SELECT records.body FROM outbox JOIN records ON records.id = outbox.record_id
+                "SELECT records.id, records.body, records.body_envelope
+                 FROM outbox JOIN records ON records.id = outbox.record_id
                  WHERE records.kind = 'fix' ORDER BY outbox.seq DESC LIMIT 1",
                 [],
-                |row| row.get(0),
+                |row| StoredBody::from_row(row, 0),
             )
             .optional()?;
-        body.map(|body| Ok(serde_json::from_str(&body)?)).transpose()
+        body.map(|body| body.decode(&self.key)).transpose()
     }
 
     /// Moves an alert forward, durably. Returns the new status, or `None` when the alert
@@ -194,7 +196,7 @@ impl Store {
         if changed.is_some()
             && let Some(event) = event
         {
-            insert_records(&transaction, vec![event])?;
+            insert_records(&transaction, Some(&self.key), vec![event])?;
         }
         transaction.commit()?;
         Ok(changed)
@@ -418,7 +420,7 @@ mod tests {
             schema::apply_pragmas(&connection).unwrap();
             schema::migrate_to(&mut connection, alerts_migration).unwrap();
             let transaction = connection.transaction().unwrap();
-            let stored = insert_records(&transaction, vec![alert(AlertKind::Panic)]).unwrap();
+            let stored = insert_records(&transaction, None, vec![alert(AlertKind::Panic)]).unwrap();
             transaction.commit().unwrap();
             stored[0].clone()
         };

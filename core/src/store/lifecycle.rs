@@ -42,7 +42,7 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`Store::open`]; the store then stays paused and `resume` may be called again.
+    /// As [`Store::open_with_key`]; the store then stays paused and `resume` may be called again.
     pub fn resume(&self) -> Result<()> {
         let mut connection = self.lock();
         if !self.is_paused() {

@@ -4,10 +4,12 @@
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
 mod alerts;
+mod encryption;
 mod lifecycle;
 mod outbox;
 mod quarantine;
 mod records;
+mod retention;
 pub(crate) mod schema;
 mod settings;
 mod sites;
@@ -17,10 +19,11 @@ mod tours;
 pub(crate) use sites::ASSIGNMENTS_CURSOR;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+use crate::crypto::{DataKey, KeyEncryptionKey};
 use crate::error::{Error, Result};
 
 pub use alerts::AlertTransition;
@@ -67,6 +70,10 @@ pub struct Store {
     connection: Mutex<Connection>,
     path: PathBuf,
     paused: std::sync::atomic::AtomicBool,
+    /// The data key that encrypts every value at rest; see the `encryption` module.
+    key: DataKey,
+    /// The key-encryption key that wraps `key` on disk.
+    kek: Mutex<Arc<dyn KeyEncryptionKey>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -76,20 +83,36 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens the database at `path`, creating it if needed, and upgrades its schema.
+    /// Opens the database at `path`, creating it if needed, unlocks its data key with
+    /// `kek` and upgrades its schema. A new database gets a new data key, wrapped by `kek`;
+    /// a database written before encryption at rest has its values encrypted in place.
     ///
     /// # Errors
     ///
-    /// [`Error::Corrupt`] if the file is not a Vigil database or was written by a newer
-    /// version; [`Error::Storage`] or [`Error::StorageFull`] if SQLite fails.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+    /// [`Error::Locked`] if `kek` cannot unwrap the stored data key (a wrong or missing
+    /// key); nothing on disk is changed then. [`Error::Corrupt`] if the file is not a
+    /// Vigil database or was written by a newer version; [`Error::Storage`] or
+    /// [`Error::StorageFull`] if SQLite fails.
+    pub fn open_with_key(path: impl AsRef<Path>, kek: Arc<dyn KeyEncryptionKey>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut connection = Connection::open(&path)?;
 
         schema::apply_pragmas(&connection)?;
-        schema::migrate(&mut connection)?;
+        let key = encryption::unlock(&mut connection, kek.as_ref())?;
 
-        Ok(Self { connection: Mutex::new(connection), path, paused: Default::default() })
+        Ok(Self {
+            connection: Mutex::new(connection),
+            path,
+            paused: Default::default(),
+            key,
+            kek: Mutex::new(kek),
+        })
+    }
+
+    /// Opens the database at `path` with a fixed passphrase KEK, for tests.
+    #[cfg(test)]
+    pub(crate) fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_key(path, test_kek())
     }
 
     /// Returns the path of the database file.
@@ -104,6 +127,14 @@ impl Store {
     }
 }
 
+/// A passphrase KEK with few PBKDF2 iterations, so tests stay fast.
+#[cfg(test)]
+pub(crate) fn test_kek() -> Arc<dyn KeyEncryptionKey> {
+    Arc::new(crate::crypto::PassphraseKek::with_iterations("test passphrase", 1_000))
+}
+
+#[cfg(test)]
+mod encryption_tests;
 #[cfg(test)]
 mod faults;
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use rusqlite::params;
 use uuid::Uuid;
 
+use super::records::StoredBody;
 use super::{Store, SyncState};
 use crate::error::Result;
 use crate::model::Record;
@@ -40,16 +41,17 @@ impl Store {
     pub fn outbox_page(&self, limit: usize, kind: Option<&str>) -> Result<Vec<Record>> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT records.body FROM outbox JOIN records ON records.id = outbox.record_id
+            "SELECT records.id, records.body, records.body_envelope
+             FROM outbox JOIN records ON records.id = outbox.record_id
              WHERE ?1 IS NULL OR records.kind = ?1
              ORDER BY outbox.priority, outbox.seq LIMIT ?2",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let bodies = statement
-            .query_map(params![kind, limit], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .query_map(params![kind, limit], |row| StoredBody::from_row(row, 0))?
+            .collect::<rusqlite::Result<Vec<StoredBody>>>()?;
 
-        bodies.iter().map(|body| Ok(serde_json::from_str(body)?)).collect()
+        bodies.into_iter().map(|body| body.decode(&self.key)).collect()
     }
 
     /// Returns the next batch to push as stored JSON, in send order: at most `limit`
@@ -61,7 +63,8 @@ impl Store {
     pub fn outbox_batch(&self, limit: usize, max_bytes: usize) -> Result<Vec<QueuedRecord>> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT records.id, records.body FROM outbox JOIN records ON records.id = outbox.record_id
+            "SELECT records.id, records.body, records.body_envelope
+             FROM outbox JOIN records ON records.id = outbox.record_id
              ORDER BY outbox.priority, outbox.seq LIMIT ?1",
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -70,15 +73,12 @@ impl Store {
         let mut batch = Vec::new();
         let mut total_bytes = 0;
         while let Some(row) = rows.next()? {
-            let json: String = row.get(1)?;
+            let (id, json) = StoredBody::from_row(row, 0)?.json(&self.key)?;
             if !batch.is_empty() && total_bytes + json.len() > max_bytes {
                 break;
             }
             total_bytes += json.len();
-            batch.push(QueuedRecord {
-                id: super::records::parse_uuid(&row.get::<_, String>(0)?)?,
-                json,
-            });
+            batch.push(QueuedRecord { id: super::records::parse_uuid(&id)?, json });
         }
         Ok(batch)
     }

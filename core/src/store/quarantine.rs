@@ -4,11 +4,13 @@
 //! `-wal` and `-shm` files renamed to match, so SQLite can still open it for recovery.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::ffi::ErrorCode;
 use rusqlite::{Connection, OpenFlags};
 
 use super::Store;
+use crate::crypto::KeyEncryptionKey;
 use crate::error::{Error, Result};
 
 /// A database file that SQLite found corrupt and that was moved aside.
@@ -21,7 +23,7 @@ pub struct QuarantinedDatabase {
 }
 
 impl Store {
-    /// Opens the database at `path` as [`Store::open`] does, but first checks it with
+    /// Opens the database at `path` as [`Store::open_with_key`] does, but first checks it with
     /// `PRAGMA quick_check`. A corrupt file is moved aside (see the module documentation)
     /// and a fresh database is created in its place; the returned
     /// [`QuarantinedDatabase`] gives the old file's new path.
@@ -35,19 +37,20 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// As [`Store::open`], and [`Error::Storage`] if the corrupt file cannot be renamed.
+    /// As [`Store::open_with_key`], and [`Error::Storage`] if the corrupt file cannot be renamed.
     pub fn open_or_quarantine(
         path: impl AsRef<Path>,
+        kek: Arc<dyn KeyEncryptionKey>,
         now_ms: i64,
     ) -> Result<(Self, Option<QuarantinedDatabase>)> {
         let path = path.as_ref();
         let Some(reason) = damage(path) else {
-            return Ok((Self::open(path)?, None));
+            return Ok((Self::open_with_key(path, kek)?, None));
         };
 
         let moved_to = quarantine_files(path, now_ms)?;
         tracing::error!(moved_to = %moved_to.display(), %reason, "the database is corrupt; moved it aside and started a fresh one");
-        let store = Self::open(path)?;
+        let store = Self::open_with_key(path, kek)?;
         Ok((store, Some(QuarantinedDatabase { path: moved_to, reason })))
     }
 
@@ -155,7 +158,7 @@ mod tests {
             .unwrap();
         std::fs::write(with_suffix(&path, "-wal"), b"old journal").unwrap();
 
-        let (store, quarantined) = Store::open_or_quarantine(&path, NOW).unwrap();
+        let (store, quarantined) = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
 
         let quarantined = quarantined.expect("the garbage file must be reported");
         assert_eq!(quarantined.path, folder.path().join(format!("device.db.corrupt-{NOW}")));
@@ -188,7 +191,7 @@ mod tests {
         bytes[middle..middle + 8192].fill(0xA5);
         std::fs::write(&path, bytes).unwrap();
 
-        let (store, quarantined) = Store::open_or_quarantine(&path, NOW).unwrap();
+        let (store, quarantined) = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
 
         assert!(quarantined.is_some(), "the damaged file must be reported");
         assert_eq!(store.sync_counts().unwrap().captured, 0);
@@ -201,7 +204,7 @@ mod tests {
         let path = folder.path().join("device.db");
         Store::open(&path).unwrap().set_setting("kept", "yes").unwrap();
 
-        let (store, quarantined) = Store::open_or_quarantine(&path, NOW).unwrap();
+        let (store, quarantined) = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
 
         assert_eq!(quarantined, None);
         assert_eq!(store.setting("kept").unwrap().as_deref(), Some("yes"));
@@ -214,7 +217,7 @@ mod tests {
         let path = folder.path().join("device.db");
         Store::open(&path).unwrap().lock().pragma_update(None, "user_version", 999).unwrap();
 
-        let error = Store::open_or_quarantine(&path, NOW).unwrap_err();
+        let error = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap_err();
 
         assert!(matches!(error, Error::Corrupt(_)), "{error:?}");
         assert!(path.exists(), "the file stays in place for a newer app version");

@@ -3,7 +3,9 @@
 use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
+use super::encryption::RECORD_BODY;
 use super::{Store, SyncState};
+use crate::crypto::DataKey;
 use crate::error::{Error, Result};
 use crate::model::{Location, Record, RecordBody};
 
@@ -28,7 +30,7 @@ pub struct NewRecord {
     pub body: RecordBody,
 }
 
-const NEXT_SEQ: &str = "next_seq";
+pub(super) const NEXT_SEQ: &str = "next_seq";
 
 impl Store {
     /// Stores records and queues them for sync, all in one durable transaction.
@@ -40,7 +42,7 @@ impl Store {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
 
-        let stored = insert_records(&transaction, records)?;
+        let stored = insert_records(&transaction, Some(&self.key), records)?;
 
         transaction.commit()?;
         Ok(stored)
@@ -60,7 +62,7 @@ impl Store {
             return Err(Error::InvalidState("a shift is already active; end it first".into()));
         }
         let started_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, vec![record])?.remove(0);
+        let stored = insert_records(&transaction, Some(&self.key), vec![record])?.remove(0);
         transaction.execute(
             "INSERT INTO shifts (id, site_id, started_at_ms) VALUES (?1, ?2, ?3)",
             params![stored.id.to_string(), site_id, started_at_ms],
@@ -83,7 +85,7 @@ impl Store {
             return Err(Error::InvalidState("no shift is active; start one first".into()));
         };
         let ended_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, vec![record])?.remove(0);
+        let stored = insert_records(&transaction, Some(&self.key), vec![record])?.remove(0);
         transaction.execute(
             "UPDATE shifts SET ended_at_ms = ?1 WHERE id = ?2",
             params![ended_at_ms, shift_id.to_string()],
@@ -121,15 +123,15 @@ impl Store {
         let connection = self.lock();
         let row = connection
             .query_row(
-                "SELECT body, sync_state FROM records WHERE id = ?1",
+                "SELECT id, body, body_envelope, sync_state FROM records WHERE id = ?1",
                 [id.to_string()],
-                |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+                |row| Ok((StoredBody::from_row(row, 0)?, row.get::<_, i64>(3)?)),
             )
             .optional()?;
         let Some((body, state)) = row else {
             return Err(Error::NotFound { what: "record", id: id.to_string() });
         };
-        Ok((serde_json::from_str(&body)?, SyncState::from_sql(state)?))
+        Ok((body.decode(&self.key)?, SyncState::from_sql(state)?))
     }
 
     /// Visits every record of a shift in capture order, with its sync state, without
@@ -140,19 +142,25 @@ impl Store {
         mut visit: impl FnMut(Record, SyncState),
     ) -> Result<()> {
         let connection = self.lock();
-        let mut statement = connection
-            .prepare("SELECT body, sync_state FROM records WHERE shift_id = ?1 ORDER BY seq")?;
+        let mut statement = connection.prepare(
+            "SELECT id, body, body_envelope, sync_state FROM records
+             WHERE shift_id = ?1 ORDER BY seq",
+        )?;
         let mut rows = statement.query([shift_id.to_string()])?;
         while let Some(row) = rows.next()? {
-            let record: Record = serde_json::from_str(&row.get::<_, String>(0)?)?;
-            visit(record, SyncState::from_sql(row.get(1)?)?);
+            let record = StoredBody::from_row(row, 0)?.decode(&self.key)?;
+            visit(record, SyncState::from_sql(row.get(3)?)?);
         }
         Ok(())
     }
 }
 
+/// Inserts records and queues them. With `key`, each body is stored as an envelope; `None`
+/// writes the clear layout of schema versions before encryption at rest, which only tests
+/// use to build an old database.
 pub(super) fn insert_records(
     transaction: &Transaction<'_>,
+    key: Option<&DataKey>,
     records: Vec<NewRecord>,
 ) -> Result<Vec<Record>> {
     let mut next_seq: u64 = transaction
@@ -165,10 +173,13 @@ pub(super) fn insert_records(
         .map_err(|error| Error::Corrupt(format!("invalid stored sequence number: {error}")))?
         .unwrap_or(1);
 
-    let mut insert_record = transaction.prepare_cached(
+    let mut insert_record = transaction.prepare_cached(if key.is_some() {
+        "INSERT INTO records (id, seq, kind, shift_id, captured_at_ms, body, body_envelope)
+         VALUES (?1, ?2, ?3, ?4, ?5, '', ?6)"
+    } else {
         "INSERT INTO records (id, seq, kind, shift_id, captured_at_ms, body)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    })?;
     let mut enqueue = transaction
         .prepare_cached("INSERT INTO outbox (record_id, priority, seq) VALUES (?1, ?2, ?3)")?;
 
@@ -192,14 +203,29 @@ pub(super) fn insert_records(
         let seq = i64::try_from(next_seq)
             .map_err(|_| Error::Corrupt("sequence number overflow".into()))?;
 
-        insert_record.execute(params![
-            id,
-            seq,
-            record.body.kind(),
-            record.shift_id.map(|shift| shift.to_string()),
-            record.captured_at_ms,
-            body,
-        ])?;
+        let shift_id = record.shift_id.map(|shift| shift.to_string());
+        let kind = record.body.kind();
+        match key {
+            Some(key) => {
+                let envelope = RECORD_BODY.seal(key, &id, body.as_bytes())?;
+                insert_record.execute(params![
+                    id,
+                    seq,
+                    kind,
+                    shift_id,
+                    record.captured_at_ms,
+                    envelope
+                ])?
+            }
+            None => insert_record.execute(params![
+                id,
+                seq,
+                kind,
+                shift_id,
+                record.captured_at_ms,
+                body
+            ])?,
+        };
         enqueue.execute(params![id, record.body.priority(), seq])?;
 
         next_seq += 1;
@@ -226,11 +252,47 @@ fn open_shift_id(connection: &rusqlite::Connection) -> Result<Option<(Uuid, Opti
     row.map(|(id, site)| Ok((parse_uuid(&id)?, site))).transpose()
 }
 
+/// A record's body as stored: its id, and its clear JSON or its envelope.
+pub(super) struct StoredBody {
+    id: String,
+    clear: String,
+    envelope: Option<Vec<u8>>,
+}
+
+impl StoredBody {
+    /// Reads the `id, body, body_envelope` columns starting at column `first`.
+    pub(super) fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self { id: row.get(first)?, clear: row.get(first + 1)?, envelope: row.get(first + 2)? })
+    }
+
+    /// Returns the record's canonical JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] naming the record if its envelope fails to open.
+    pub(super) fn json(self, key: &DataKey) -> Result<(String, String)> {
+        let json = RECORD_BODY.open_text(key, &self.id, self.clear, self.envelope)?;
+        Ok((self.id, json))
+    }
+
+    /// Decrypts and decodes the record.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corrupt`] naming the record if its envelope fails to open or its JSON does
+    /// not decode.
+    pub(super) fn decode(self, key: &DataKey) -> Result<Record> {
+        let (id, json) = self.json(key)?;
+        serde_json::from_str(&json)
+            .map_err(|error| Error::Corrupt(format!("record {id} does not decode: {error}")))
+    }
+}
+
 pub(super) fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|error| Error::Corrupt(format!("invalid stored id: {error}")))
 }
 
 #[cfg(test)]
 pub(super) fn insert_for_test(transaction: &Transaction<'_>, record: NewRecord) -> Record {
-    insert_records(transaction, vec![record]).unwrap().remove(0)
+    insert_records(transaction, None, vec![record]).unwrap().remove(0)
 }

@@ -20,6 +20,10 @@ pub(crate) fn apply_pragmas(connection: &Connection) -> Result<()> {
     // The outbox refers to records; SQLite checks that only when asked to.
     connection.pragma_update(None, "foreign_keys", "ON")?;
 
+    // Overwrite deleted content with zeros, so a purged record or a value replaced by its
+    // ciphertext leaves no plaintext in free pages of the file or in the WAL.
+    connection.pragma_update(None, "secure_delete", "ON")?;
+
     // Wait for a lock held by another connection to the same file instead of failing at once.
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
 
@@ -114,6 +118,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
                CASE WHEN sync_state = 2 THEN acked_at_ms END
         FROM records
         WHERE kind = 'panic' AND id NOT IN (SELECT record_id FROM alerts);",
+    // Encryption at rest: the wrapped data key, and envelope columns for the values that
+    // were stored in the clear. Rows written before this migration are encrypted by
+    // `encryption::unlock` in the transaction that stores the data key.
+    "CREATE TABLE data_key (
+        id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        kek_id TEXT NOT NULL,
+        wrapped BLOB NOT NULL
+    ) STRICT;
+    ALTER TABLE records ADD COLUMN body_envelope BLOB;
+    ALTER TABLE sites ADD COLUMN body_envelope BLOB;
+    ALTER TABLE settings ADD COLUMN value_envelope BLOB;",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.
@@ -121,8 +136,9 @@ pub(crate) fn migrate(connection: &mut Connection) -> Result<()> {
     migrate_to(connection, MIGRATIONS.len())
 }
 
-/// Upgrades the schema to `target` versions; tests use it to build an older database.
-pub(crate) fn migrate_to(connection: &mut Connection, target: usize) -> Result<()> {
+/// Checks that the database's schema is not newer than this library's, and returns its
+/// version.
+pub(crate) fn check_version(connection: &Connection) -> Result<usize> {
     let current: usize = connection.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if current > MIGRATIONS.len() {
         return Err(Error::Corrupt(format!(
@@ -131,6 +147,12 @@ pub(crate) fn migrate_to(connection: &mut Connection, target: usize) -> Result<(
             MIGRATIONS.len()
         )));
     }
+    Ok(current)
+}
+
+/// Upgrades the schema to `target` versions; tests use it to build an older database.
+pub(crate) fn migrate_to(connection: &mut Connection, target: usize) -> Result<()> {
+    let current = check_version(connection)?;
 
     for (index, sql) in MIGRATIONS.iter().enumerate().take(target).skip(current) {
         let transaction = connection.transaction()?;

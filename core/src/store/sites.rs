@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Store;
+use super::encryption::SITE_BODY;
 use crate::error::{Error, Result};
 use crate::model::{ScanMethod, Site};
 
@@ -35,10 +36,12 @@ impl Store {
 
             let body = serde_json::to_string(site)
                 .map_err(|error| Error::invalid("site", error.to_string()))?;
+            let envelope = SITE_BODY.seal(&self.key, &site.id, body.as_bytes())?;
             transaction.execute(
-                "INSERT INTO sites (id, revision, body) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
-                params![site.id, site.revision, body],
+                "INSERT INTO sites (id, revision, body, body_envelope) VALUES (?1, ?2, '', ?3)
+                 ON CONFLICT (id) DO UPDATE SET revision = excluded.revision, body = '',
+                    body_envelope = excluded.body_envelope",
+                params![site.id, site.revision, envelope],
             )?;
 
             transaction.execute("DELETE FROM checkpoint_tags WHERE site_id = ?1", [&site.id])?;
@@ -47,7 +50,12 @@ impl Store {
                     transaction.execute(
                         "INSERT OR REPLACE INTO checkpoint_tags (method, value, site_id, checkpoint_id)
                          VALUES (?1, ?2, ?3, ?4)",
-                        params![tag.method.code(), tag.value, site.id, checkpoint.id],
+                        params![
+                            tag.method.code(),
+                            self.key.lookup_hash(tag.value.as_bytes()),
+                            site.id,
+                            checkpoint.id
+                        ],
                     )?;
                 }
             }
@@ -68,20 +76,27 @@ impl Store {
     /// Returns the stored site with this id.
     pub fn site(&self, id: &str) -> Result<Option<Site>> {
         let connection = self.lock();
-        let body: Option<String> = connection
-            .query_row("SELECT body FROM sites WHERE id = ?1", [id], |row| row.get(0))
+        let row = connection
+            .query_row("SELECT id, body, body_envelope FROM sites WHERE id = ?1", [id], read_site)
             .optional()?;
-        Ok(body.map(|body| serde_json::from_str(&body)).transpose()?)
+        row.map(|(id, clear, envelope)| self.decode_site(&id, clear, envelope)).transpose()
     }
 
     /// Returns every stored site, ordered by id.
     pub fn sites(&self) -> Result<Vec<Site>> {
         let connection = self.lock();
-        let mut statement = connection.prepare("SELECT body FROM sites ORDER BY id")?;
-        let bodies = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
-        bodies.iter().map(|body| Ok(serde_json::from_str(body)?)).collect()
+        let mut statement =
+            connection.prepare("SELECT id, body, body_envelope FROM sites ORDER BY id")?;
+        let rows = statement.query_map([], read_site)?.collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, clear, envelope)| self.decode_site(&id, clear, envelope))
+            .collect()
+    }
+
+    fn decode_site(&self, id: &str, clear: String, envelope: Option<Vec<u8>>) -> Result<Site> {
+        let json = SITE_BODY.open_text(&self.key, id, clear, envelope)?;
+        serde_json::from_str(&json)
+            .map_err(|error| Error::Corrupt(format!("site {id} does not decode: {error}")))
     }
 
     /// Finds the checkpoints carrying a tag: pairs of site id and checkpoint id.
@@ -92,8 +107,15 @@ impl Store {
              WHERE method = ?1 AND value = ?2 ORDER BY site_id",
         )?;
         let found = statement
-            .query_map(params![method.code(), value], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map(params![method.code(), self.key.lookup_hash(value.as_bytes())], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })?
             .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
         Ok(found)
     }
+}
+
+/// Reads a site's `id, body, body_envelope` columns.
+fn read_site(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, Option<Vec<u8>>)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?))
 }

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params_from_iter};
 use uuid::Uuid;
 
 use super::Store;
+use super::records::StoredBody;
 use crate::error::Result;
 use crate::model::Record;
 
@@ -31,7 +32,8 @@ impl Store {
         // matching rows; ordering by seq in SQL makes it walk every record of the shift.
         let placeholders = vec!["?"; kinds.len()].join(", ");
         let sql = format!(
-            "SELECT seq, body FROM records WHERE shift_id = ? AND kind IN ({placeholders})"
+            "SELECT seq, id, body, body_envelope FROM records
+             WHERE shift_id = ? AND kind IN ({placeholders})"
         );
 
         let connection = self.lock();
@@ -40,11 +42,11 @@ impl Store {
         let values = std::iter::once(shift.as_str()).chain(kinds.iter().copied());
         let mut rows = statement
             .query_map(params_from_iter(values), |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+                Ok((row.get::<_, i64>(0)?, StoredBody::from_row(row, 1)?))
             })?
-            .collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
+            .collect::<rusqlite::Result<Vec<(i64, StoredBody)>>>()?;
         rows.sort_unstable_by_key(|(seq, _)| *seq);
         let bodies = rows.into_iter().map(|(_, body)| body);
-        bodies.map(|body| Ok(serde_json::from_str(&body)?)).collect()
+        bodies.map(|body| body.decode(&self.key)).collect()
     }
 }

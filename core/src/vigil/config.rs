@@ -1,4 +1,7 @@
+use std::sync::Arc;
+
 use crate::checkin::CheckinPolicy;
+use crate::crypto::KeyEncryptionKey;
 use crate::error::{Error, Result};
 use crate::location::{PlausibilityLimits, StorageRate};
 
@@ -45,7 +48,18 @@ pub struct Config {
     /// Whether the SMS fallback also places a call to `sms_fallback_number`, except for
     /// duress alerts.
     pub sms_fallback_call: bool,
+    /// The key-encryption key that wraps the store's data key: the platform keystore's in
+    /// the apps, a [`crate::crypto::PassphraseKek`] in the CLI and tests. `None` uses a
+    /// [`crate::crypto::KeyFileKek`] in the file `<database>.key`, which protects a copy of
+    /// the database file alone, not a stolen phone.
+    pub key_encryption_key: Option<Arc<dyn KeyEncryptionKey>>,
+    /// How long a record is kept on the device after the SOC acknowledged it, in
+    /// milliseconds; then it is purged (see [`crate::store::Store::purge_acknowledged`]).
+    pub retention_ms: u64,
 }
+
+/// The default retention of acknowledged records: 7 days.
+pub const DEFAULT_RETENTION_MS: u64 = 7 * 24 * 60 * 60 * 1_000;
 
 /// Longest device, guard or enrollment id accepted, in bytes.
 const MAX_ID_BYTES: usize = 128;
@@ -76,6 +90,8 @@ impl Config {
             sms_fallback_after_ms: 30_000,
             sms_fallback_number: None,
             sms_fallback_call: false,
+            key_encryption_key: None,
+            retention_ms: DEFAULT_RETENTION_MS,
         }
     }
 
@@ -104,6 +120,9 @@ impl Config {
         }
         if self.alert_request_timeout_ms == 0 {
             return Err(Error::invalid("alert_request_timeout_ms", "must be positive"));
+        }
+        if i64::try_from(self.retention_ms).is_err() {
+            return Err(Error::invalid("retention_ms", format!("{} is too large", self.retention_ms)));
         }
         check_storage_rate(&self.storage_rate)?;
         if let Some(number) = &self.sms_fallback_number {

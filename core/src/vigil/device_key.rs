@@ -12,8 +12,8 @@ const DEVICE_SIGNING_KEY: &str = "device_signing_key";
 
 /// Loads the device's signing key from the store, creating and storing one on first open.
 ///
-/// NOTE: the key is stored in the store's settings table, not yet in the platform keystore,
-/// so anyone who can read the store file can sign SMS messages as this device.
+/// The key is stored in the settings table, encrypted with the store's data key, so only
+/// a holder of the key-encryption key can sign as this device.
 pub(super) fn load_or_create(store: &Store) -> Result<DeviceSigningKey> {
     if let Some(stored) = store.setting(DEVICE_SIGNING_KEY)? {
         let pkcs8 = zeroize::Zeroizing::new(

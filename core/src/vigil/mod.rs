@@ -13,6 +13,7 @@ mod man_down;
 mod network;
 mod report;
 mod saved_time;
+mod at_rest;
 mod sms_fallback;
 mod storage;
 mod sync;
@@ -34,7 +35,7 @@ pub use capture::{
     CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
     PanicOutcome,
 };
-pub use config::Config;
+pub use config::{Config, DEFAULT_RETENTION_MS};
 pub use heartbeat::ProtectionState;
 pub use heartbeat_task::HeartbeatPolicy;
 pub use man_down::{MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage};
@@ -90,7 +91,7 @@ impl Vigil {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an invalid configuration; storage errors as
-    /// [`Store::open`].
+    /// [`Store::open_with_key`].
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Self> {
         Self::open_with_clock(path, config, Arc::new(SystemClock))
     }
@@ -128,8 +129,13 @@ impl Vigil {
             &config.server_url,
             Duration::from_millis(config.alert_request_timeout_ms),
         )?;
-        let (store, quarantined) = Store::open_or_quarantine(path, clock.now_ms())?;
+        let kek = match &config.key_encryption_key {
+            Some(kek) => kek.clone(),
+            None => at_rest::key_file_kek(path.as_ref())?,
+        };
+        let (store, quarantined) = Store::open_or_quarantine(path, kek, clock.now_ms())?;
         let signing_key = device_key::load_or_create(&store)?;
+        at_rest::purge_at_open(&store, &config, clock.now_ms());
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
