@@ -6,6 +6,7 @@
 
 mod alerts;
 mod error;
+mod keys;
 mod lifecycle;
 mod lone_worker;
 mod schedule;
@@ -20,6 +21,7 @@ use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 pub use error::VigilError;
+pub use keys::{KeyStore, KeyStoreError, passphrase_key_store};
 pub use lone_worker::{
     HeartbeatPolicy, LoneWorkerListener, LoneWorkerPolicy, LoneWorkerStage, LoneWorkerStatus,
     ManDownListener, ManDownPolicy, ManDownStage, MonotonicClock, ProtectionState,
@@ -107,6 +109,11 @@ pub struct VigilConfig {
     /// Whether the SMS fallback also places a call to that number (never for duress).
     #[uniffi(default = false)]
     pub sms_fallback_call: bool,
+    /// How long a record is kept on the device after the SOC acknowledged it, in
+    /// milliseconds (default 7 days); then it is purged. Records the SOC does not have are
+    /// never purged.
+    #[uniffi(default = 604800000)]
+    pub retention_ms: u64,
 }
 
 impl From<VigilConfig> for vigil_core::Config {
@@ -131,6 +138,7 @@ impl From<VigilConfig> for vigil_core::Config {
         core.sms_fallback_after_ms = config.sms_fallback_after_ms;
         core.sms_fallback_number = config.sms_fallback_number;
         core.sms_fallback_call = config.sms_fallback_call;
+        core.retention_ms = config.retention_ms;
         core
     }
 }
@@ -164,15 +172,29 @@ impl Vigil {
     /// Opens (or creates) the store at `path`, a file in the app's private storage, and
     /// starts the alert lane, which resends every alert a previous run left unfinished.
     ///
+    /// `key_store` holds the key-encryption key that wraps the store's data key: the
+    /// Android Keystore or iOS Keychain in the apps, `passphrase_key_store` in tests. Without
+    /// it, the key is kept in the file `<path>.key` beside the store, which protects a copy
+    /// of the store file alone, not a stolen phone.
+    ///
     /// # Errors
     ///
-    /// `InvalidInput` for an invalid configuration; `Storage` if the file cannot be opened
-    /// or was written by a newer version (the file is left untouched). A file that SQLite
-    /// finds corrupt is moved aside instead and a fresh store opened: see
+    /// `InvalidInput` for an invalid configuration; `Locked` if `key_store` cannot unwrap
+    /// the store's data key (nothing on disk is changed); `Storage` if the file cannot be
+    /// opened or was written by a newer version (the file is left untouched). A file that
+    /// SQLite finds corrupt is moved aside instead and a fresh store opened: see
     /// `quarantined_at_open`.
-    #[uniffi::constructor]
-    pub fn open(path: String, config: VigilConfig) -> Result<Arc<Self>, VigilError> {
-        let core = vigil_core::Vigil::open(path, config.into())?;
+    #[uniffi::constructor(default(key_store = None))]
+    pub fn open(
+        path: String,
+        config: VigilConfig,
+        key_store: Option<Arc<dyn KeyStore>>,
+    ) -> Result<Arc<Self>, VigilError> {
+        let mut config: vigil_core::Config = config.into();
+        config.key_encryption_key = key_store.map(|store| {
+            Arc::new(keys::PlatformKek(store)) as Arc<dyn vigil_core::crypto::KeyEncryptionKey>
+        });
+        let core = vigil_core::Vigil::open(path, config)?;
         core.start_alert_lane(runtime().handle());
         Ok(Arc::new(Self { core }))
     }

@@ -12,6 +12,7 @@ mod alerts;
 mod demo;
 mod devices;
 mod error;
+mod passphrase;
 mod replay;
 mod report;
 mod serve;
@@ -69,6 +70,10 @@ enum Command {
         /// by default the largest building.
         #[arg(long, value_name = "ID", requires = "site")]
         perimeter_id: Option<String>,
+        /// A file whose first line is the passphrase that encrypts the replay's device
+        /// store; by default a random one.
+        #[arg(long, value_name = "FILE", env = "VIGIL_PASSPHRASE_FILE")]
+        passphrase_file: Option<PathBuf>,
         /// Language of refusal texts.
         #[arg(long, value_enum, default_value = "en")]
         language: LanguageArg,
@@ -262,9 +267,14 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Command::Replay { track, site, perimeter_id, language, json } => {
-            let options =
-                replay::ReplayOptions { track, site, perimeter_id, language: language.into() };
+        Command::Replay { track, site, perimeter_id, passphrase_file, language, json } => {
+            let options = replay::ReplayOptions {
+                track,
+                site,
+                perimeter_id,
+                passphrase_file,
+                language: language.into(),
+            };
             let report = replay::run(&options)?;
             print(&report, json, || report.to_text())?;
             Ok(ExitCode::SUCCESS)

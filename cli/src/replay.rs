@@ -39,6 +39,8 @@ pub struct ReplayOptions {
     pub site: Option<PathBuf>,
     /// The id of the GeoJSON polygon feature to use as the perimeter.
     pub perimeter_id: Option<String>,
+    /// The file holding the passphrase of the device store; `None` for a random one.
+    pub passphrase_file: Option<PathBuf>,
     /// The language of refusal texts.
     pub language: Language,
 }
@@ -128,7 +130,9 @@ pub fn run(options: &ReplayOptions) -> Result<ReplayReport, CliError> {
     })?;
     let clock = ManualClock::new(start_time(&track));
     // The replay never syncs, so the server address is never contacted.
-    let config = Config::new("replay-device", "replay-guard", "http://127.0.0.1:9", "replay");
+    let mut config = Config::new("replay-device", "replay-guard", "http://127.0.0.1:9", "replay");
+    config.key_encryption_key =
+        Some(crate::passphrase::key_encryption_key(options.passphrase_file.as_deref())?);
     let vigil =
         Vigil::open_with_clock(folder.path().join("device.db"), config, Arc::new(clock.clone()))
             .context("opening the device store")?;

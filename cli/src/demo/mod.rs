@@ -150,6 +150,7 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, CliError> {
     config.retry_base_delay_ms = 50;
     config.sync_attempts = 2;
     config.request_timeout_ms = 2000;
+    config.key_encryption_key = Some(crate::passphrase::key_encryption_key(None)?);
     let vigil =
         Vigil::open_with_clock(folder.path().join("device.db"), config, Arc::new(clock.clone()))
             .context("opening the device store")?;

@@ -42,7 +42,10 @@ impl Column {
     /// Encrypts the value of this column in row `row_id`.
     pub(crate) fn seal(self, key: &DataKey, row_id: &str, plaintext: &[u8]) -> Result<Vec<u8>> {
         key.seal(plaintext, &self.context(row_id)).map_err(|error| {
-            Error::InvalidState(format!("failed to encrypt {}.{}: {error}", self.table, self.column))
+            Error::InvalidState(format!(
+                "failed to encrypt {}.{}: {error}",
+                self.table, self.column
+            ))
         })
     }
 
@@ -92,7 +95,9 @@ pub(super) fn unlock(connection: &mut Connection, kek: &dyn KeyEncryptionKey) ->
 
     schema::check_version(connection)?;
     let (key, wrapped) = WrappedDataKey::generate(kek).map_err(|error| match error {
-        CryptoError::Random => Error::InvalidState(format!("failed to create the data key: {error}")),
+        CryptoError::Random => {
+            Error::InvalidState(format!("failed to create the data key: {error}"))
+        }
         other => Error::Locked(format!(
             "the key-encryption key {:?} failed to wrap a new data key: {other}",
             kek.id()
@@ -146,7 +151,8 @@ fn stored_wrapped_key(connection: &Connection) -> Result<Option<WrappedDataKey>>
 fn encrypt_clear_rows(transaction: &Transaction<'_>, key: &DataKey) -> Result<usize> {
     let mut changed = 0;
 
-    let records = clear_rows(transaction, "SELECT id, body FROM records WHERE body_envelope IS NULL")?;
+    let records =
+        clear_rows(transaction, "SELECT id, body FROM records WHERE body_envelope IS NULL")?;
     for (id, body) in records {
         let envelope = RECORD_BODY.seal(key, &id, body.as_bytes())?;
         transaction.execute(

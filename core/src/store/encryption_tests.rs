@@ -97,17 +97,13 @@ fn rotation_rewraps_without_rewriting_records() {
     let path = folder.path().join("device.db");
     let store = Store::open_with_key(&path, kek("old")).unwrap();
     let record = store.append(vec![incident("gate left open")]).unwrap().remove(0);
-    let envelope_before: Vec<u8> = store
-        .lock()
-        .query_row("SELECT body_envelope FROM records", [], |row| row.get(0))
-        .unwrap();
+    let envelope_before: Vec<u8> =
+        store.lock().query_row("SELECT body_envelope FROM records", [], |row| row.get(0)).unwrap();
 
     store.rotate_key(kek("new")).unwrap();
 
-    let envelope_after: Vec<u8> = store
-        .lock()
-        .query_row("SELECT body_envelope FROM records", [], |row| row.get(0))
-        .unwrap();
+    let envelope_after: Vec<u8> =
+        store.lock().query_row("SELECT body_envelope FROM records", [], |row| row.get(0)).unwrap();
     assert_eq!(envelope_after, envelope_before, "no record is rewritten");
     assert_eq!(store.record(record.id).unwrap().0, record);
     drop(store);
@@ -122,16 +118,17 @@ fn rotation_rewraps_without_rewriting_records() {
 fn flipped_ciphertext_byte_names_the_record() {
     let folder = tempfile::tempdir().unwrap();
     let store = Store::open(folder.path().join("device.db")).unwrap();
-    let stored = store
-        .append(vec![incident("first"), incident("second"), incident("third")])
-        .unwrap();
+    let stored =
+        store.append(vec![incident("first"), incident("second"), incident("third")]).unwrap();
     let victim = stored[1].id;
     {
         let connection = store.lock();
         let mut envelope: Vec<u8> = connection
-            .query_row("SELECT body_envelope FROM records WHERE id = ?1", [victim.to_string()], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT body_envelope FROM records WHERE id = ?1",
+                [victim.to_string()],
+                |row| row.get(0),
+            )
             .unwrap();
         let middle = envelope.len() / 2;
         envelope[middle] ^= 0x01;
@@ -252,7 +249,12 @@ fn retention_purges_only_old_acknowledged_records() {
     let folder = tempfile::tempdir().unwrap();
     let store = Store::open(folder.path().join("device.db")).unwrap();
     let stored = store
-        .append(vec![incident("old acked"), incident("new acked"), incident("queued"), incident("sent")])
+        .append(vec![
+            incident("old acked"),
+            incident("new acked"),
+            incident("queued"),
+            incident("sent"),
+        ])
         .unwrap();
     store.mark_acknowledged(&[stored[0].id], T0).unwrap();
     store.mark_acknowledged(&[stored[1].id], T0 + 10_000).unwrap();
@@ -277,7 +279,10 @@ fn retention_keeps_open_shift_and_active_alert() {
     let folder = tempfile::tempdir().unwrap();
     let store = Store::open(folder.path().join("device.db")).unwrap();
     let start = store
-        .open_shift(NewRecord { body: RecordBody::ShiftStart { site_id: None }, ..incident("") }, None)
+        .open_shift(
+            NewRecord { body: RecordBody::ShiftStart { site_id: None }, ..incident("") },
+            None,
+        )
         .unwrap();
     let panic = NewRecord {
         body: RecordBody::Panic { alert: crate::model::AlertKind::Panic },
@@ -302,10 +307,8 @@ fn purged_text_leaves_no_trace_in_file() {
     let path = folder.path().join("device.db");
     let store = Store::open(&path).unwrap();
     let record = store.append(vec![incident("purge me")]).unwrap().remove(0);
-    let envelope: Vec<u8> = store
-        .lock()
-        .query_row("SELECT body_envelope FROM records", [], |row| row.get(0))
-        .unwrap();
+    let envelope: Vec<u8> =
+        store.lock().query_row("SELECT body_envelope FROM records", [], |row| row.get(0)).unwrap();
     store.mark_acknowledged(&[record.id], T0).unwrap();
 
     store.purge_acknowledged(T0).unwrap();

@@ -158,7 +158,8 @@ mod tests {
             .unwrap();
         std::fs::write(with_suffix(&path, "-wal"), b"old journal").unwrap();
 
-        let (store, quarantined) = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
+        let (store, quarantined) =
+            Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
 
         let quarantined = quarantined.expect("the garbage file must be reported");
         assert_eq!(quarantined.path, folder.path().join(format!("device.db.corrupt-{NOW}")));
@@ -191,7 +192,8 @@ mod tests {
         bytes[middle..middle + 8192].fill(0xA5);
         std::fs::write(&path, bytes).unwrap();
 
-        let (store, quarantined) = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
+        let (store, quarantined) =
+            Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
 
         assert!(quarantined.is_some(), "the damaged file must be reported");
         assert_eq!(store.sync_counts().unwrap().captured, 0);
@@ -204,7 +206,8 @@ mod tests {
         let path = folder.path().join("device.db");
         Store::open(&path).unwrap().set_setting("kept", "yes").unwrap();
 
-        let (store, quarantined) = Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
+        let (store, quarantined) =
+            Store::open_or_quarantine(&path, crate::store::test_kek(), NOW).unwrap();
 
         assert_eq!(quarantined, None);
         assert_eq!(store.setting("kept").unwrap().as_deref(), Some("yes"));

@@ -47,10 +47,11 @@ impl Store {
                 AlertState::Cancelled.to_sql()
             ],
         )?;
-        transaction.execute("DELETE FROM alerts WHERE record_id IN (SELECT id FROM temp.purge)", [])?;
+        transaction
+            .execute("DELETE FROM alerts WHERE record_id IN (SELECT id FROM temp.purge)", [])?;
         transaction.execute("DELETE FROM shifts WHERE id IN (SELECT id FROM temp.purge)", [])?;
-        let purged =
-            transaction.execute("DELETE FROM records WHERE id IN (SELECT id FROM temp.purge)", [])?;
+        let purged = transaction
+            .execute("DELETE FROM records WHERE id IN (SELECT id FROM temp.purge)", [])?;
         transaction.execute("DELETE FROM temp.purge", [])?;
         transaction.commit()?;
 

@@ -122,7 +122,10 @@ impl Config {
             return Err(Error::invalid("alert_request_timeout_ms", "must be positive"));
         }
         if i64::try_from(self.retention_ms).is_err() {
-            return Err(Error::invalid("retention_ms", format!("{} is too large", self.retention_ms)));
+            return Err(Error::invalid(
+                "retention_ms",
+                format!("{} is too large", self.retention_ms),
+            ));
         }
         check_storage_rate(&self.storage_rate)?;
         if let Some(number) = &self.sms_fallback_number {

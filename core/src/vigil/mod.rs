@@ -2,6 +2,7 @@
 
 mod alert_cancel;
 mod alert_lane;
+mod at_rest;
 mod capture;
 mod config;
 mod device_key;
@@ -13,7 +14,6 @@ mod man_down;
 mod network;
 mod report;
 mod saved_time;
-mod at_rest;
 mod sms_fallback;
 mod storage;
 mod sync;
