@@ -3,8 +3,8 @@
 //!
 //! Vigil encrypts everything it stores with a random data key, and stores that data key
 //! only wrapped by the KEK. On Android the app implements [`KeyStore`] with an AES key in
-//! the Android Keystore; on iOS, with a key in the Keychain or the Secure Enclave. The
-//! KEK itself never leaves the platform.
+//! the Android Keystore. On iOS it uses a key in the Secure Enclave. The KEK itself never
+//! leaves the platform.
 //!
 //! The data key is the only key that crosses the FFI as bytes, and only as the argument of
 //! `wrap_data_key` and the result of `unwrap_data_key`: a keystore can only encrypt bytes it
@@ -17,7 +17,7 @@ use vigil_core::crypto::{CryptoError, KeyEncryptionKey, PassphraseKek};
 
 use crate::{Vigil, VigilError};
 
-/// Why the platform keystore could not wrap or unwrap the data key.
+/// A failure of the platform keystore to wrap or unwrap the data key.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum KeyStoreError {
     /// The keystore rejected the operation: the key was deleted or invalidated (for

@@ -6,7 +6,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use super::records::{StoredBody, insert_records, parse_uuid};
+use super::records::{StoredBody, insert_records, log_unreadable, parse_uuid};
 use super::{Store, SyncState};
 use crate::alert::{AlertState, AlertStatus};
 use crate::error::{Error, Result};
@@ -134,7 +134,11 @@ impl Store {
         let mut alerts = Vec::new();
         for row in rows {
             let (raw, body) = row?;
-            alerts.push((body.decode(&self.key)?, raw.into_status()?));
+            // One alert whose ciphertext does not open must not stop the others.
+            match body.decode(&self.key) {
+                Ok(record) => alerts.push((record, raw.into_status()?)),
+                Err(error) => log_unreadable(&error),
+            }
         }
         Ok(alerts)
     }

@@ -221,7 +221,7 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::Locked`] if the current KEK no longer unwraps the data key or `next`
-    /// refuses to wrap it; the store then stays wrapped by the current KEK. Storage errors.
+    /// rejects the wrap. The store then stays wrapped by the current KEK. Storage errors.
     pub fn rotate_key(&self, next: Arc<dyn KeyEncryptionKey>) -> Result<()> {
         let mut current = self.kek.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut connection = self.lock();

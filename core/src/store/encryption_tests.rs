@@ -146,6 +146,10 @@ fn flipped_ciphertext_byte_names_the_record() {
     assert!(message.contains(&victim.to_string()), "{message}");
     assert_eq!(store.record(stored[0].id).unwrap().0, stored[0]);
     assert_eq!(store.record(stored[2].id).unwrap().0, stored[2]);
+    let batch: Vec<Uuid> =
+        store.outbox_batch(10, usize::MAX).unwrap().into_iter().map(|queued| queued.id).collect();
+    assert_eq!(batch, vec![stored[0].id, stored[2].id], "sync goes on around the bad record");
+    assert_eq!(store.sync_counts().unwrap().pending, 3, "the bad record stays queued");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::records::StoredBody;
+use super::records::{StoredBody, log_unreadable};
 use super::{Store, SyncState};
 use crate::error::Result;
 use crate::model::Record;
@@ -73,7 +73,15 @@ impl Store {
         let mut batch = Vec::new();
         let mut total_bytes = 0;
         while let Some(row) = rows.next()? {
-            let (id, json) = StoredBody::from_row(row, 0)?.json(&self.key)?;
+            // A record whose ciphertext does not open stays queued, but must not keep the
+            // records behind it from being sent.
+            let (id, json) = match StoredBody::from_row(row, 0)?.json(&self.key) {
+                Ok(decrypted) => decrypted,
+                Err(error) => {
+                    log_unreadable(&error);
+                    continue;
+                }
+            };
             if !batch.is_empty() && total_bytes + json.len() > max_bytes {
                 break;
             }

@@ -288,6 +288,12 @@ impl StoredBody {
     }
 }
 
+/// Logs a record skipped because its stored body cannot be decrypted or decoded. The error
+/// names the record and contains no plaintext.
+pub(super) fn log_unreadable(error: &Error) {
+    tracing::error!(%error, "skipped a record whose stored body cannot be read; it stays on the device");
+}
+
 pub(super) fn parse_uuid(text: &str) -> Result<Uuid> {
     Uuid::parse_str(text).map_err(|error| Error::Corrupt(format!("invalid stored id: {error}")))
 }

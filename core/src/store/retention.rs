@@ -14,10 +14,10 @@ impl Store {
     /// Deletes the records the SOC acknowledged at or before `acknowledged_before_ms` (by
     /// the device clock), in one durable transaction, and returns how many were deleted.
     ///
-    /// Kept even when old enough: a record still queued, sent or rejected; the start of a
-    /// shift that is still open; and an alert that is still active (see
-    /// [`Store::active_alerts`]), because the alert lane still reads it. Deleting a closed
-    /// shift's start record also deletes the shift's row.
+    /// Some records are kept even when old enough. A record still queued, sent or rejected
+    /// is kept, and so is the start of a shift that is still open. An alert that is still
+    /// active (see [`Store::active_alerts`]) is kept because the alert lane reads it.
+    /// Deleting a closed shift's start record also deletes the shift's row.
     ///
     /// # Errors
     ///

@@ -7,8 +7,7 @@ import Security
 /// unwrap it.
 ///
 /// Pass it to `Vigil.open(path:config:keyStore:)`. If the key is gone (a device restore or
-/// a reset), `open` throws `VigilError.Locked`; records not yet sent stay deliverable
-/// through their sealed copies for the SOC.
+/// a reset), `open` throws `VigilError.Locked` and the store cannot be read.
 public final class KeychainKeyStore: KeyStore, @unchecked Sendable {
     private let tag: Data
     private let algorithm = SecKeyAlgorithm.eciesEncryptionCofactorVariableIVX963SHA256AESGCM

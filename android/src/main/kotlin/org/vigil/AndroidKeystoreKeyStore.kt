@@ -15,8 +15,7 @@ import uniffi.vigil_ffi.KeyStoreException
  * and the wrapped bytes to unwrap at every open.
  *
  * Pass it to `Vigil.open(path, config, AndroidKeystoreKeyStore())`. If the key is deleted
- * or invalidated, `open` fails with `VigilException.Locked`; records not yet sent stay
- * deliverable through their sealed copies for the SOC.
+ * or invalidated, `open` fails with `VigilException.Locked` and the store cannot be read.
  */
 class AndroidKeystoreKeyStore(private val alias: String = "vigil-kek") : KeyStore {
     private val keystore = java.security.KeyStore.getInstance(PROVIDER).apply { load(null) }
