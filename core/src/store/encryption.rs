@@ -113,6 +113,9 @@ pub(super) fn unlock(connection: &mut Connection, kek: &dyn KeyEncryptionKey) ->
     let upgraded = encrypt_clear_rows(&transaction, &key)?;
     transaction.commit()?;
     if upgraded > 0 {
+        // Free pages of the file and old frames of the WAL may still hold the clear values:
+        // VACUUM rewrites the file without them, and the checkpoint truncates the WAL.
+        connection.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
         tracing::info!(rows = upgraded, "encrypted the values stored before encryption at rest");
     }
     tracing::info!(kek_id = %wrapped.kek_id, "created the data key");

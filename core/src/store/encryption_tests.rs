@@ -246,6 +246,12 @@ fn clear_database_is_encrypted_on_open() {
         )
         .unwrap();
     assert_eq!(clear_rows, 0);
+    drop(connection);
+    drop(store);
+    for (index, bytes) in files_of(&path).iter().enumerate() {
+        let found = bytes.windows(14).any(|window| window == b"old clear text");
+        assert!(!found, "the clear text is still in file {index} (database, -wal, -shm)");
+    }
 }
 
 #[test]
