@@ -329,3 +329,27 @@ fn purged_text_leaves_no_trace_in_file() {
     let found = bytes.windows(envelope.len()).any(|window| window == envelope.as_slice());
     assert!(!found, "the purged ciphertext is still in the file");
 }
+
+#[test]
+fn unreadable_alert_does_not_block_others() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("device.db")).unwrap();
+    let panic = || NewRecord {
+        body: RecordBody::Panic { alert: crate::model::AlertKind::Panic },
+        ..incident("")
+    };
+    let (first, _) = store.append_alert(panic()).unwrap();
+    let (second, _) = store.append_alert(panic()).unwrap();
+    store
+        .lock()
+        .execute(
+            "UPDATE records SET body_envelope = substr(body_envelope, 1, 20) WHERE id = ?1",
+            [first.id.to_string()],
+        )
+        .unwrap();
+
+    let active = store.active_alerts().unwrap();
+
+    let ids: Vec<Uuid> = active.iter().map(|(record, _)| record.id).collect();
+    assert_eq!(ids, vec![second.id]);
+}
