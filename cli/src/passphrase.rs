@@ -36,3 +36,42 @@ fn read(path: &Path) -> Result<Zeroizing<String>, CliError> {
     }
     Ok(Zeroizing::new(line.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passphrase_file_first_line_is_used() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("passphrase.txt");
+        std::fs::write(&path, "correct horse\nignored second line\n").unwrap();
+        let (_, wrapped) = vigil_core::crypto::WrappedDataKey::generate(
+            key_encryption_key(Some(&path)).unwrap().as_ref(),
+        )
+        .unwrap();
+
+        let same = PassphraseKek::new("correct horse");
+        assert!(wrapped.unwrap(&same).is_ok(), "the first line alone is the passphrase");
+    }
+
+    #[test]
+    fn empty_passphrase_file_is_rejected() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("passphrase.txt");
+        std::fs::write(&path, "\nsecond line\n").unwrap();
+
+        let error = key_encryption_key(Some(&path)).unwrap_err();
+
+        assert!(matches!(error, CliError::Input { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn missing_passphrase_file_is_rejected() {
+        let folder = tempfile::tempdir().unwrap();
+
+        let error = key_encryption_key(Some(&folder.path().join("missing.txt"))).unwrap_err();
+
+        assert!(matches!(error, CliError::Input { .. }), "{error:?}");
+    }
+}
