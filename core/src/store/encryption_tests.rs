@@ -331,6 +331,18 @@ fn purged_text_leaves_no_trace_in_file() {
 }
 
 #[test]
+fn alert_kind_survives_encrypted_body() {
+    let folder = tempfile::tempdir().unwrap();
+    let store = Store::open(folder.path().join("device.db")).unwrap();
+    let alert = |kind| NewRecord { body: RecordBody::Panic { alert: kind }, ..incident("") };
+    let (duress, _) = store.append_alert(alert(crate::model::AlertKind::Duress)).unwrap();
+    let man_down = store.append(vec![alert(crate::model::AlertKind::ManDown)]).unwrap().remove(0);
+
+    assert_eq!(store.alert(duress.id).unwrap().kind, crate::model::AlertKind::Duress);
+    assert_eq!(store.alert(man_down.id).unwrap().kind, crate::model::AlertKind::ManDown);
+}
+
+#[test]
 fn unreadable_alert_does_not_block_others() {
     let folder = tempfile::tempdir().unwrap();
     let store = Store::open(folder.path().join("device.db")).unwrap();

@@ -227,6 +227,14 @@ pub(super) fn insert_records(
             ])?,
         };
         enqueue.execute(params![id, record.body.priority(), seq])?;
+        if let (Some(_), RecordBody::Panic { alert }) = (key, &record.body) {
+            // The `records_panic_alert` trigger reads the alert kind from the body, which it
+            // cannot decrypt, so the kind is set here.
+            transaction.execute(
+                "UPDATE alerts SET kind = ?2 WHERE record_id = ?1",
+                params![id, alert.code()],
+            )?;
+        }
 
         next_seq += 1;
         stored.push(record);
