@@ -155,7 +155,7 @@ impl Store {
     }
 }
 
-/// Inserts records and queues them. With `key`, each body is stored as an envelope; `None`
+/// Inserts records and queues them. With `key`, each body is stored as an envelope. `None`
 /// writes the clear layout of schema versions before encryption at rest, which only tests
 /// use to build an old database.
 pub(super) fn insert_records(
@@ -273,7 +273,7 @@ impl StoredBody {
         Ok(Self { id: row.get(first)?, clear: row.get(first + 1)?, envelope: row.get(first + 2)? })
     }
 
-    /// Returns the record's canonical JSON.
+    /// Decrypts the body, and returns the record's id and canonical JSON.
     ///
     /// # Errors
     ///
