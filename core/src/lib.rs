@@ -12,6 +12,7 @@ pub mod checkin;
 pub mod clock;
 pub mod crypto;
 pub mod error;
+pub mod evidence;
 pub mod location;
 pub mod model;
 pub mod protocol;

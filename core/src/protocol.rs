@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::checkin::TagKey;
-use crate::model::{Record, Site};
+use crate::model::Site;
 
 /// The protocol version; it is the path prefix of every endpoint (`/v1/...`).
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -49,7 +49,7 @@ pub struct EnrollResponse {
 }
 
 /// A record as it travels and as the SOC keeps it as evidence: its canonical bytes (the
-/// JSON of a [`Record`], which includes `seq` and `prev_hash`) sealed to the SOC's key and
+/// JSON of a [`Record`](crate::model::Record), which includes `seq` and `prev_hash`) sealed to the SOC's key and
 /// signed with the device's Ed25519 key.
 ///
 /// Only the SOC can read `sealed`; anyone with the device's public key can check
@@ -78,8 +78,8 @@ pub fn sealing_context(id: &Uuid) -> Vec<u8> {
 /// `POST /v1/records`: a batch of records from the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PushRequest {
-    /// The records, in outbox order.
-    pub records: Vec<Record>,
+    /// The records, sealed and signed at capture, in outbox order.
+    pub records: Vec<SealedRecord>,
 }
 
 /// The reply to [`PushRequest`]. Every record of the request is in exactly one of the two
@@ -99,7 +99,8 @@ pub struct PushResponse {
 pub struct RejectedRecord {
     /// The refused record.
     pub id: Uuid,
-    /// A stable code: `invalid_record`, `wrong_device` or `id_conflict`.
+    /// A stable code: `invalid_record`, `wrong_device`, `id_conflict`, `tampered`,
+    /// `bad_signature`, `seq_conflict` or `broken_link`.
     pub code: String,
     /// A human-readable explanation in English.
     pub message: String,
@@ -108,8 +109,8 @@ pub struct RejectedRecord {
 /// `POST /v1/panic`: one panic alert, sent on its own lane ahead of the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PanicRequest {
-    /// The panic record.
-    pub record: Record,
+    /// The panic record, sealed and signed at capture.
+    pub record: SealedRecord,
 }
 
 /// The reply to [`PanicRequest`]: the SOC has durably stored the alert.

@@ -12,7 +12,9 @@ mod keys;
 mod seal;
 mod stream;
 
-pub use chain::{ChainFault, ChainedRecord, DeviceSigningKey, record_hash, verify_chain};
+pub use chain::{
+    ChainFault, ChainedRecord, DeviceSigningKey, GENESIS_HASH, record_hash, verify_chain,
+};
 pub use envelope::DataKey;
 pub use key_file::KeyFileKek;
 pub use keys::{KeyEncryptionKey, PBKDF2_ITERATIONS, PassphraseKek, WrappedDataKey};

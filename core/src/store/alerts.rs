@@ -62,7 +62,7 @@ impl Store {
 
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let stored = insert_records(&transaction, Some(&self.key), vec![record])?.remove(0);
+        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
         let status = AlertStatus {
             record_id: stored.id,
             kind,
@@ -200,7 +200,7 @@ impl Store {
         if changed.is_some()
             && let Some(event) = event
         {
-            insert_records(&transaction, Some(&self.key), vec![event])?;
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![event])?;
         }
         transaction.commit()?;
         Ok(changed)
@@ -424,7 +424,7 @@ mod tests {
             schema::apply_pragmas(&connection).unwrap();
             schema::migrate_to(&mut connection, alerts_migration).unwrap();
             let transaction = connection.transaction().unwrap();
-            let stored = insert_records(&transaction, None, vec![alert(AlertKind::Panic)]).unwrap();
+            let stored = insert_records(&transaction, None, None, vec![alert(AlertKind::Panic)]).unwrap();
             transaction.commit().unwrap();
             stored[0].clone()
         };

@@ -31,8 +31,8 @@ pub(crate) const SITE_BODY: Column = Column { table: "sites", column: "body" };
 pub(crate) const SETTING_VALUE: Column = Column { table: "settings", column: "value" };
 
 /// Settings the store itself reads and writes in SQL, kept in the clear: they hold only
-/// counters.
-const CLEAR_SETTINGS: &[&str] = &[NEXT_SEQ, ASSIGNMENTS_CURSOR];
+/// counters and the hash of the newest record.
+const CLEAR_SETTINGS: &[&str] = &[NEXT_SEQ, ASSIGNMENTS_CURSOR, super::evidence::CHAIN_HEAD];
 
 impl Column {
     fn context(self, row_id: &str) -> Vec<u8> {

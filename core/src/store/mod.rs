@@ -5,6 +5,7 @@
 
 mod alerts;
 mod encryption;
+mod evidence;
 mod lifecycle;
 mod outbox;
 mod quarantine;
@@ -27,6 +28,7 @@ use crate::crypto::{DataKey, KeyEncryptionKey};
 use crate::error::{Error, Result};
 
 pub use alerts::AlertTransition;
+pub use evidence::{SOC_PUBLIC_KEY, decode_soc_public_key};
 pub use outbox::{QueuedRecord, SyncCounts};
 pub use quarantine::QuarantinedDatabase;
 pub use records::NewRecord;
@@ -74,6 +76,8 @@ pub struct Store {
     key: DataKey,
     /// The key-encryption key that wraps `key` on disk.
     kek: Mutex<Arc<dyn KeyEncryptionKey>>,
+    /// Signs every record in its insert transaction, once the `Vigil` facade set it.
+    signing_key: Mutex<Option<std::sync::Arc<crate::crypto::DeviceSigningKey>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -106,6 +110,7 @@ impl Store {
             paused: Default::default(),
             key,
             kek: Mutex::new(kek),
+            signing_key: Default::default(),
         })
     }
 

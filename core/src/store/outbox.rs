@@ -11,13 +11,21 @@ use super::{Store, SyncState};
 use crate::error::Result;
 use crate::model::Record;
 
-/// A queued record as stored: its id and its JSON wire form.
+/// A queued record as stored: its id, sequence number, canonical bytes and evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedRecord {
     /// The record's id.
     pub id: Uuid,
-    /// The record serialized as the sync protocol sends it.
+    /// The record's per-device sequence number.
+    pub seq: u64,
+    /// The record's canonical bytes: its JSON, exactly as signed and sealed.
     pub json: String,
+    /// The Ed25519 signature over `json`; `None` if the record was stored before the
+    /// device's key was set.
+    pub signature: Option<Vec<u8>>,
+    /// `json` sealed to the SOC; `None` if the record was stored before the SOC's key
+    /// was known.
+    pub sealed: Option<Vec<u8>>,
 }
 
 /// How many records are in each sync state.
@@ -63,7 +71,8 @@ impl Store {
     pub fn outbox_batch(&self, limit: usize, max_bytes: usize) -> Result<Vec<QueuedRecord>> {
         let connection = self.lock();
         let mut statement = connection.prepare_cached(
-            "SELECT records.id, records.body, records.body_envelope
+            "SELECT records.id, records.body, records.body_envelope, records.seq,
+                    records.signature, records.sealed
              FROM outbox JOIN records ON records.id = outbox.record_id
              ORDER BY outbox.priority, outbox.seq LIMIT ?1",
         )?;
@@ -86,7 +95,15 @@ impl Store {
                 break;
             }
             total_bytes += json.len();
-            batch.push(QueuedRecord { id: super::records::parse_uuid(&id)?, json });
+            let seq: i64 = row.get(3)?;
+            batch.push(QueuedRecord {
+                id: super::records::parse_uuid(&id)?,
+                seq: u64::try_from(seq)
+                    .map_err(|_| crate::Error::Corrupt(format!("negative stored seq {seq}")))?,
+                json,
+                signature: row.get(4)?,
+                sealed: row.get(5)?,
+            });
         }
         Ok(batch)
     }

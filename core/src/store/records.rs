@@ -1,11 +1,14 @@
 //! Appending and reading records.
 
+use std::sync::Arc;
+
 use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
 use super::encryption::RECORD_BODY;
+use super::evidence::{self, EvidenceKeys};
 use super::{Store, SyncState};
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, DeviceSigningKey, record_hash};
 use crate::error::{Error, Result};
 use crate::model::{Location, Record, RecordBody};
 
@@ -42,7 +45,7 @@ impl Store {
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
 
-        let stored = insert_records(&transaction, Some(&self.key), records)?;
+        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), records)?;
 
         transaction.commit()?;
         Ok(stored)
@@ -62,7 +65,7 @@ impl Store {
             return Err(Error::InvalidState("a shift is already active; end it first".into()));
         }
         let started_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, Some(&self.key), vec![record])?.remove(0);
+        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
         transaction.execute(
             "INSERT INTO shifts (id, site_id, started_at_ms) VALUES (?1, ?2, ?3)",
             params![stored.id.to_string(), site_id, started_at_ms],
@@ -85,7 +88,7 @@ impl Store {
             return Err(Error::InvalidState("no shift is active; start one first".into()));
         };
         let ended_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, Some(&self.key), vec![record])?.remove(0);
+        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
         transaction.execute(
             "UPDATE shifts SET ended_at_ms = ?1 WHERE id = ?2",
             params![ended_at_ms, shift_id.to_string()],
@@ -155,12 +158,16 @@ impl Store {
     }
 }
 
-/// Inserts records and queues them. With `key`, each body is stored as an envelope. `None`
-/// writes the clear layout of schema versions before encryption at rest, which only tests
-/// use to build an old database.
+/// Inserts records and queues them. Each record gets the next sequence number and the
+/// hash of its predecessor. Its canonical bytes (`serde_json::to_vec` of the record, made
+/// once) are its body, and are signed with `signing_key` and sealed to the SOC's key when
+/// those are known. With `key`, the body is stored as an envelope. `None` writes the clear
+/// layout of schema versions before encryption at rest, without signature or box, which
+/// only tests use to build an old database.
 pub(super) fn insert_records(
     transaction: &Transaction<'_>,
     key: Option<&DataKey>,
+    signing_key: Option<Arc<DeviceSigningKey>>,
     records: Vec<NewRecord>,
 ) -> Result<Vec<Record>> {
     let mut next_seq: u64 = transaction
@@ -172,10 +179,13 @@ pub(super) fn insert_records(
         .transpose()
         .map_err(|error| Error::Corrupt(format!("invalid stored sequence number: {error}")))?
         .unwrap_or(1);
+    let mut prev_hash = evidence::chain_head(transaction, key)?;
+    let keys = EvidenceKeys::load(transaction, key, signing_key)?;
 
     let mut insert_record = transaction.prepare_cached(if key.is_some() {
-        "INSERT INTO records (id, seq, kind, shift_id, captured_at_ms, body, body_envelope)
-         VALUES (?1, ?2, ?3, ?4, ?5, '', ?6)"
+        "INSERT INTO records (id, seq, kind, shift_id, captured_at_ms, body, body_envelope,
+                              signature, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?7, ?8)"
     } else {
         "INSERT INTO records (id, seq, kind, shift_id, captured_at_ms, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -194,10 +204,14 @@ pub(super) fn insert_records(
             captured_at_ms: new.captured_at_ms,
             location: new.location,
             clock: new.clock,
-            prev_hash: None,
+            prev_hash: Some(evidence::encode_hash(&prev_hash)),
             body: new.body,
         };
-        let body = serde_json::to_string(&record)
+        let canonical = serde_json::to_vec(&record)
+            .map_err(|error| Error::invalid("record", error.to_string()))?;
+        let proof = keys.apply(&record.id, &canonical)?;
+        prev_hash = record_hash(&canonical);
+        let body = String::from_utf8(canonical)
             .map_err(|error| Error::invalid("record", error.to_string()))?;
         let id = record.id.to_string();
         let seq = i64::try_from(next_seq)
@@ -214,7 +228,9 @@ pub(super) fn insert_records(
                     kind,
                     shift_id,
                     record.captured_at_ms,
-                    envelope
+                    envelope,
+                    proof.signature,
+                    proof.sealed,
                 ])?
             }
             None => insert_record.execute(params![
@@ -245,6 +261,7 @@ pub(super) fn insert_records(
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![NEXT_SEQ, next_seq.to_string()],
     )?;
+    evidence::set_chain_head(transaction, &prev_hash)?;
     Ok(stored)
 }
 
@@ -308,5 +325,5 @@ pub(super) fn parse_uuid(text: &str) -> Result<Uuid> {
 
 #[cfg(test)]
 pub(super) fn insert_for_test(transaction: &Transaction<'_>, record: NewRecord) -> Record {
-    insert_records(transaction, None, vec![record]).unwrap().remove(0)
+    insert_records(transaction, None, None, vec![record]).unwrap().remove(0)
 }

@@ -129,6 +129,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE records ADD COLUMN body_envelope BLOB;
     ALTER TABLE sites ADD COLUMN body_envelope BLOB;
     ALTER TABLE settings ADD COLUMN value_envelope BLOB;",
+    // Each record's Ed25519 signature over its canonical bytes (the stored body) and its box
+    // sealed to the SOC, both made at capture. Either is NULL for records stored before
+    // this migration or before the key was known; a push then makes it from the body.
+    "ALTER TABLE records ADD COLUMN signature BLOB;
+    ALTER TABLE records ADD COLUMN sealed BLOB;",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.

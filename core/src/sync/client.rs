@@ -55,27 +55,17 @@ impl SyncClient {
         self.post("/v1/records", Some(token), request).await
     }
 
-    /// Pushes a batch of records given as their stored JSON, joined into a
-    /// [`PushRequest`] body without decoding them.
-    pub async fn push_json(&self, token: &str, records: &[&str]) -> Result<PushResponse> {
-        self.push_json_with_clock(token, records, None).await
-    }
-
-    /// Works as [`SyncClient::push_json`], and sends the device's clocks at the time of
-    /// the push in the [`DEVICE_CLOCK_HEADER`] header, so the server can correct the
-    /// records' capture times.
-    pub async fn push_json_with_clock(
+    /// Works as [`SyncClient::push`], and sends the device's clocks at the time of the
+    /// push in the [`DEVICE_CLOCK_HEADER`] header, so the server can correct the records'
+    /// capture times.
+    pub async fn push_with_clock(
         &self,
         token: &str,
-        records: &[&str],
+        request: &PushRequest,
         clock: Option<&DeviceClockSample>,
     ) -> Result<PushResponse> {
-        let size = records.iter().map(|json| json.len() + 1).sum::<usize>() + 16;
-        let mut body = String::with_capacity(size);
-        body.push_str("{\"records\":[");
-        body.push_str(&records.join(","));
-        body.push_str("]}");
-
+        let body = serde_json::to_vec(request)
+            .map_err(|error| Error::invalid("request", error.to_string()))?;
         let clock = match clock {
             Some(sample) => Some(
                 serde_json::to_string(sample)
@@ -86,7 +76,7 @@ impl SyncClient {
         self.post_body_with_header(
             "/v1/records",
             Some(token),
-            body.into_bytes(),
+            body,
             clock.as_deref().map(|value| (DEVICE_CLOCK_HEADER, value)),
         )
         .await

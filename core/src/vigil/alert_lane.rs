@@ -192,7 +192,11 @@ impl Vigil {
     /// Returns the reply.
     pub(super) async fn send_alert(&self, record: &Record) -> Result<PanicResponse> {
         let id = record.id;
-        let request = PanicRequest { record: record.clone() };
+        let sealed = self.blocking(move |vigil| vigil.sealed_records_by_id(&[id])).await?;
+        let Some(sealed) = sealed.into_iter().next() else {
+            return Err(crate::Error::NotFound { what: "record", id: id.to_string() });
+        };
+        let request = PanicRequest { record: sealed };
 
         // Recording "sent" costs a disk sync, so it runs beside the request instead of
         // before it; both finish before the delivery is recorded.
@@ -501,7 +505,9 @@ async fn send_cancel_events(vigil: &Vigil) -> Result<bool> {
     }
 
     let token = vigil.device_token().await?;
-    let request = PushRequest { records: events };
+    let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+    let request =
+        PushRequest { records: vigil.blocking(move |vigil| vigil.sealed_records_by_id(&ids)).await? };
     let reply = vigil.inner.alerts.client.push(&token, &request).await?;
 
     let acknowledged_at_ms = vigil.now_ms();
@@ -558,7 +564,8 @@ async fn send_location_update(vigil: &Vigil) -> Result<()> {
     };
     let token = vigil.device_token().await?;
     let id = fix.id;
-    let reply = vigil.inner.alerts.client.push(&token, &PushRequest { records: vec![fix] }).await?;
+    let records = vigil.blocking(move |vigil| vigil.sealed_records_by_id(&[id])).await?;
+    let reply = vigil.inner.alerts.client.push(&token, &PushRequest { records }).await?;
     if reply.acked.contains(&id) {
         let acknowledged_at_ms = vigil.now_ms();
         vigil

@@ -6,6 +6,7 @@ mod at_rest;
 mod capture;
 mod config;
 mod device_key;
+mod evidence;
 mod heartbeat;
 mod heartbeat_task;
 mod lifecycle;
@@ -71,8 +72,9 @@ struct Inner {
     monotonic: Arc<dyn MonotonicClock>,
     /// The latest clock offset written to disk, so repeats within its precision are not.
     clock_offset: Mutex<Option<crate::time::ClockOffset>>,
-    /// Signs SMS fallback messages; its public key is sent at enrollment.
-    signing_key: crate::crypto::DeviceSigningKey,
+    /// Signs every record and the SMS fallback messages; its public key is sent at
+    /// enrollment.
+    signing_key: Arc<crate::crypto::DeviceSigningKey>,
     heartbeats: heartbeat_task::HeartbeatSlot,
 }
 
@@ -134,7 +136,8 @@ impl Vigil {
             None => at_rest::key_file_kek(path.as_ref())?,
         };
         let (store, quarantined) = Store::open_or_quarantine(path, kek, clock.now_ms())?;
-        let signing_key = device_key::load_or_create(&store)?;
+        let signing_key = Arc::new(device_key::load_or_create(&store)?);
+        store.set_signing_key(signing_key.clone());
         at_rest::purge_at_open(&store, &config, clock.now_ms());
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::Vigil;
 use crate::error::{Error, Result};
 use crate::model::Record;
-use crate::protocol::EnrollRequest;
+use crate::protocol::{EnrollRequest, PushRequest};
 use crate::store::{QueuedRecord, SyncCounts};
 use crate::sync::{Backoff, client::is_unauthorized, is_transient};
 
@@ -174,7 +174,16 @@ impl Vigil {
         };
         let reply = self.inner.client.enroll(&request).await?;
         let token = reply.device_token.clone();
-        self.blocking(move |vigil| vigil.store().set_setting(DEVICE_TOKEN, &token)).await?;
+        let soc_public_key = reply.soc_public_key.clone();
+        self.blocking(move |vigil| {
+            // The SOC key is stored first: a token without it would let records go out
+            // sealed at push time only.
+            if let Some(soc_public_key) = &soc_public_key {
+                vigil.save_soc_public_key(soc_public_key)?;
+            }
+            vigil.store().set_setting(DEVICE_TOKEN, &token)
+        })
+        .await?;
 
         tracing::info!("device enrolled");
         Ok(reply.device_token)
@@ -217,10 +226,11 @@ impl Vigil {
         let sent_ids = ids.clone();
         self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;
 
-        let records: Vec<&str> = batch.iter().map(|record| record.json.as_str()).collect();
+        let queued = batch.to_vec();
+        let records = self.blocking(move |vigil| vigil.sealed_records(&queued)).await?;
+        let request = PushRequest { records };
         let before = self.clock_sample();
-        let reply =
-            self.inner.client.push_json_with_clock(token, &records, before.as_ref()).await?;
+        let reply = self.inner.client.push_with_clock(token, &request, before.as_ref()).await?;
         self.note_server_time(before, self.clock_sample(), reply.server_time_ms).await?;
 
         // Only ids this batch contained count: a confused server cannot acknowledge records

@@ -1,0 +1,74 @@
+//! The wire form of stored records: the sealed boxes and signatures made at capture.
+
+use uuid::Uuid;
+
+use super::Vigil;
+use crate::error::{Error, Result};
+use crate::evidence::seal_record;
+use crate::protocol::SealedRecord;
+use crate::store::{QueuedRecord, SOC_PUBLIC_KEY, decode_soc_public_key};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+impl Vigil {
+    /// Returns the wire form of queued records: the sealed box and signature stored at
+    /// capture, sent as they are.
+    ///
+    /// NOTE: a record stored before the SOC's public key was known (or before this
+    /// version) is sealed and signed here from its stored bytes, at every push, and the
+    /// box is not stored.
+    pub(super) fn sealed_records(&self, queued: &[QueuedRecord]) -> Result<Vec<SealedRecord>> {
+        let mut soc_public_key = None;
+        let mut sealed = Vec::with_capacity(queued.len());
+
+        for record in queued {
+            if let (Some(box_bytes), Some(signature)) = (&record.sealed, &record.signature) {
+                sealed.push(SealedRecord {
+                    id: record.id,
+                    seq: record.seq,
+                    sealed: URL_SAFE_NO_PAD.encode(box_bytes),
+                    signature: URL_SAFE_NO_PAD.encode(signature),
+                });
+                continue;
+            }
+
+            if soc_public_key.is_none() {
+                soc_public_key = Some(self.soc_public_key()?);
+            }
+            let key = soc_public_key.as_ref().expect("set just above");
+            sealed.push(seal_record(
+                record.id,
+                record.seq,
+                record.json.as_bytes(),
+                &self.inner.signing_key,
+                key,
+            )?);
+        }
+        Ok(sealed)
+    }
+
+    /// Returns the wire form of the stored records with these ids, in the order given.
+    pub(super) fn sealed_records_by_id(&self, ids: &[Uuid]) -> Result<Vec<SealedRecord>> {
+        let queued = self.store().queued_records(ids)?;
+        self.sealed_records(&queued)
+    }
+
+    /// Stores the SOC's sealing public key from an enrollment reply; records captured from
+    /// then on are sealed to it at capture.
+    pub(super) fn save_soc_public_key(&self, encoded: &str) -> Result<()> {
+        decode_soc_public_key(encoded)?;
+        self.store().set_setting(SOC_PUBLIC_KEY, encoded)
+    }
+
+    fn soc_public_key(&self) -> Result<[u8; 32]> {
+        let Some(encoded) = self.store().setting(SOC_PUBLIC_KEY)? else {
+            return Err(Error::InvalidState(
+                "the SOC's sealing key is unknown; enroll with a server that returns \
+                 soc_public_key"
+                    .into(),
+            ));
+        };
+        decode_soc_public_key(&encoded)
+    }
+}
