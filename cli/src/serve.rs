@@ -45,7 +45,11 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
         tracing::info!(site = %site.id, checkpoints = site.checkpoints.len(), "assigning a site to every device");
     }
 
+    let key_path = vigil_server::sealing_key_path(&options.database);
+    let sealing_key = vigil_server::load_or_create_sealing_key(&key_path)
+        .context("loading the SOC sealing key")?;
     let config = ServerConfig {
+        sealing_key: std::sync::Arc::new(sealing_key),
         database: options.database,
         enrollment_code: options.enrollment_code,
         sites,

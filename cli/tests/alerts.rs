@@ -24,6 +24,10 @@ async fn operator_acknowledges_alert() {
     let database = folder.path().join("soc.db");
     let config = ServerConfig {
         database: database.clone(),
+        sealing_key: std::sync::Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&database))
+                .unwrap(),
+        ),
         enrollment_code: "code".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),

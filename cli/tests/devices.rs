@@ -12,6 +12,10 @@ async fn devices_lists_heartbeats_and_silent() {
     let database = folder.path().join("soc.db");
     let config = ServerConfig {
         database: database.clone(),
+        sealing_key: std::sync::Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&database))
+                .unwrap(),
+        ),
         enrollment_code: "code".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),

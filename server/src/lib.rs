@@ -13,6 +13,7 @@ mod db;
 mod error;
 mod operator;
 mod run;
+mod sealing_key;
 mod sms;
 mod store;
 mod supervision;
@@ -20,14 +21,17 @@ mod token;
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use vigil_core::checkin::TagKey;
+use vigil_core::crypto::SocSealingKey;
 use vigil_core::model::Site;
 
 pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
 pub use error::ServerError;
 pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
+pub use sealing_key::{load_or_create_sealing_key, sealing_key_path};
 pub use sms::VerifiedSms;
 pub use store::{DuplicateSeq, RecordTime, ServerStore, StoredAlert};
 pub use supervision::{DEFAULT_SILENT_AFTER_MS, DeviceHeartbeat};
@@ -48,6 +52,10 @@ pub struct ServerConfig {
     /// The bearer token of the operator endpoints (`/v1/operator/...`); `None` turns them
     /// off. Anyone holding it can read and acknowledge every alert.
     pub operator_token: Option<String>,
+    /// The SOC's X25519 sealing key: devices seal every record to its public key, which
+    /// they receive at enrollment. Replacing it makes boxes sealed to the old key
+    /// undeliverable.
+    pub sealing_key: Arc<SocSealingKey>,
 }
 
 impl fmt::Debug for ServerConfig {
@@ -59,6 +67,7 @@ impl fmt::Debug for ServerConfig {
             .field("sites", &self.sites.len())
             .field("tag_keys", &self.tag_keys.len())
             .field("operator_token", &self.operator_token.as_ref().map(|_| "<redacted>"))
+            .field("sealing_key", &self.sealing_key)
             .finish()
     }
 }

@@ -119,6 +119,7 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
         enrollment_code: Arc::from(config.enrollment_code),
         tag_keys: Arc::from(config.tag_keys),
         operator_token: config.operator_token.map(Arc::from),
+        sealing_key: config.sealing_key,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {

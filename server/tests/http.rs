@@ -7,12 +7,12 @@ use serde_json::json;
 use support::{Client, TestServer, incident, panic_alert, record, site};
 use vigil_core::model::{Location, Record, RecordBody};
 use vigil_core::protocol::{
-    AssignmentsResponse, EnrollRequest, PanicRequest, PanicResponse, PushRequest, PushResponse,
+    AssignmentsResponse, EnrollRequest, PanicResponse, PushRequest, PushResponse,
 };
 use vigil_server::{MAX_BATCH_RECORDS, MAX_BODY_BYTES, ServerConfig, ServerError, ServerStore};
 
 async fn push(client: &Client, token: &str, records: &[Record]) -> PushResponse {
-    let request = PushRequest { records: records.to_vec() };
+    let request = client.push_request(records);
     let reply = client.post("/v1/records", Some(token), &request).await;
     assert_eq!(reply.status, 200, "push failed: {}", reply.body);
 
@@ -24,7 +24,7 @@ fn enroll_request(device_id: &str, code: &str) -> EnrollRequest {
         device_id: device_id.to_owned(),
         guard_id: "guard-7".to_owned(),
         enrollment_code: code.to_owned(),
-        public_key: None,
+        public_key: Some(support::encoded_public_key(device_id)),
     }
 }
 
@@ -136,7 +136,13 @@ async fn push_rejects_wrong_device() {
     let own = record("phone-1", 1, incident("own"));
     let foreign = record("phone-2", 1, incident("foreign"));
 
-    let reply = push(&test.client, &token, &[own.clone(), foreign.clone()]).await;
+    // phone-1 signs a record that names phone-2: the signature is valid, the device is not.
+    let own_key = support::device_key("phone-1");
+    let request = PushRequest {
+        records: vec![test.client.seal(&own), test.client.seal_signed_by(&foreign, &own_key)],
+    };
+    let reply: PushResponse =
+        test.client.post("/v1/records", Some(&token), &request).await.parse();
 
     assert_eq!(reply.acked, [own.id]);
     assert_eq!(reply.rejected.len(), 1);
@@ -173,7 +179,7 @@ async fn push_rejects_invalid_records() {
 async fn push_rejects_bad_tokens() {
     let test = TestServer::start(Vec::new()).await;
     let token = test.client.enroll("phone-1").await;
-    let body = PushRequest { records: vec![record("phone-1", 1, incident("x"))] };
+    let body = test.client.push_request(&[record("phone-1", 1, incident("x"))]);
     let (selector, _) = token.split_once('.').unwrap();
     let wrong_verifier = format!("{selector}.{}", "0".repeat(32));
 
@@ -219,13 +225,13 @@ async fn push_rejects_oversized_batches() {
     let huge_text = "x".repeat(MAX_BODY_BYTES);
 
     let count_reply =
-        test.client.post("/v1/records", Some(&token), &PushRequest { records: too_many }).await;
+        test.client.post("/v1/records", Some(&token), &test.client.push_request(&too_many)).await;
     let size_reply = test
         .client
         .post(
             "/v1/records",
             Some(&token),
-            &PushRequest { records: vec![record("phone-1", 1, incident(&huge_text))] },
+            &test.client.push_request(&[record("phone-1", 1, incident(&huge_text))]),
         )
         .await;
 
@@ -240,7 +246,7 @@ async fn push_rejects_oversized_batches() {
 async fn panic_resend_is_idempotent() {
     let test = TestServer::start(Vec::new()).await;
     let token = test.client.enroll("phone-1").await;
-    let alert = PanicRequest { record: record("phone-1", 1, panic_alert()) };
+    let alert = test.client.panic_request(&record("phone-1", 1, panic_alert()));
 
     let first = test.client.post("/v1/panic", Some(&token), &alert).await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -269,7 +275,7 @@ async fn panic_after_outbox_push_keeps_first_delivery() {
     push(&test.client, &token, std::slice::from_ref(&alert)).await;
     let pushed = test.server.store().unwrap().alerts().unwrap();
 
-    let reply = test.client.post("/v1/panic", Some(&token), &PanicRequest { record: alert }).await;
+    let reply = test.client.post("/v1/panic", Some(&token), &test.client.panic_request(&alert)).await;
 
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(pushed.len(), 1);
@@ -283,16 +289,17 @@ async fn panic_rejects_bad_records() {
     test.client.enroll("phone-2").await;
     let stored = record("phone-1", 1, panic_alert());
     let conflicting = Record { seq: 2, ..stored.clone() };
-    test.client.post("/v1/panic", Some(&token), &PanicRequest { record: stored }).await;
+    test.client.post("/v1/panic", Some(&token), &test.client.panic_request(&stored)).await;
     let cases = [
-        (record("phone-1", 3, incident("not a panic")), 400, "invalid_request"),
-        (record("phone-2", 1, panic_alert()), 403, "wrong_device"),
+        (record("phone-1", 3, incident("not a panic")), 422, "invalid_record"),
+        (record("phone-2", 1, panic_alert()), 422, "bad_signature"),
         (conflicting, 409, "id_conflict"),
         (Record { seq: 0, ..record("phone-1", 4, panic_alert()) }, 422, "invalid_record"),
     ];
 
     for (record, status, code) in cases {
-        let reply = test.client.post("/v1/panic", Some(&token), &PanicRequest { record }).await;
+        let request = test.client.panic_request(&record);
+        let reply = test.client.post("/v1/panic", Some(&token), &request).await;
         assert_eq!(reply.status, status, "{code}: {}", reply.body);
         assert_eq!(reply.error_code(), code);
     }
@@ -354,7 +361,8 @@ async fn restart_same_port_keeps_data() {
     let changed = vigil_core::model::Site { name: "Depot North".to_owned(), ..site("depot", "") };
     let sites = vec![changed, site("mall", "Mall")];
     let restarted = support::start_at(&test.dir, sites, addr).await;
-    let client = Client::new(restarted.url());
+    // The same address, so the enrolled client with the SOC's key reaches the new server.
+    let client = &test.client;
     let again = push(&client, &token, &records).await;
     let pulled: AssignmentsResponse =
         client.get("/v1/assignments?cursor=1", Some(&token)).await.parse();

@@ -10,7 +10,6 @@ use serde_json::json;
 use support::{TestServer, incident, panic_alert, record};
 use tracing_subscriber::fmt::MakeWriter;
 use vigil_core::model::Record;
-use vigil_core::protocol::{PanicRequest, PushRequest};
 
 /// An in-memory log sink shared by every writer the subscriber makes.
 #[derive(Clone, Default)]
@@ -60,12 +59,12 @@ async fn logs_omit_private_data() {
     let report = record("phone-1", 1, incident(SECRET_TEXT));
     let changed_text = Record { body: incident("a different text"), ..report.clone() };
     let panic_with_taken_id = Record { body: panic_alert(), ..report.clone() };
-    let batch = PushRequest { records: vec![report.clone(), record("phone-1", 2, panic_alert())] };
+    let batch = test.client.push_request(&[report.clone(), record("phone-1", 2, panic_alert())]);
     test.client.post("/v1/records", Some(&token), &batch).await;
-    let conflicts = PushRequest { records: vec![changed_text] };
+    let conflicts = test.client.push_request(&[changed_text]);
     test.client.post("/v1/records", Some(&token), &conflicts).await;
     test.client
-        .post("/v1/panic", Some(&token), &PanicRequest { record: panic_with_taken_id })
+        .post("/v1/panic", Some(&token), &test.client.panic_request(&panic_with_taken_id))
         .await;
     let quoted =
         test.client.post("/v1/records", Some(&token), &json!({ "records": SECRET_TEXT })).await;
@@ -73,7 +72,7 @@ async fn logs_omit_private_data() {
         .post(
             "/v1/panic",
             Some(&token),
-            &PanicRequest { record: record("phone-1", 3, panic_alert()) },
+            &test.client.panic_request(&record("phone-1", 3, panic_alert())),
         )
         .await;
     test.server.shutdown().await.unwrap();

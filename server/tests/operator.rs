@@ -4,7 +4,6 @@ mod support;
 
 use serde_json::json;
 use support::{Client, localhost, panic_alert, record};
-use vigil_core::protocol::PanicRequest;
 use vigil_server::{RunningServer, ServerConfig};
 
 const OPERATOR_TOKEN: &str = "operator-secret-token";
@@ -25,7 +24,7 @@ async fn operator_acknowledges_an_alert() {
     let (_dir, _server, client) = start(Some(OPERATOR_TOKEN)).await;
     let token = client.enroll("phone-1").await;
     let alert = record("phone-1", 1, panic_alert());
-    let request = PanicRequest { record: alert.clone() };
+    let request = client.panic_request(&alert);
     assert_eq!(client.post("/v1/panic", Some(&token), &request).await.status, 200);
 
     let listed = client.get("/v1/operator/alerts", Some(OPERATOR_TOKEN)).await;

@@ -31,6 +31,10 @@ async fn setup(wall_offset_ms: i64) -> Setup {
     let device_folder = tempfile::tempdir().unwrap();
     let config = ServerConfig {
         database: server_folder.path().join("soc.db"),
+        sealing_key: std::sync::Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&server_folder.path().join("soc.db")))
+                .unwrap(),
+        ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),

@@ -1,6 +1,8 @@
 //! `POST /v1/enroll`.
 
 use axum::Json;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use vigil_core::protocol::{EnrollRequest, EnrollResponse};
@@ -13,7 +15,8 @@ use crate::token;
 /// Maximum length of a device or guard id, in bytes.
 const MAX_ID_BYTES: usize = 200;
 
-/// Checks the enrollment code, then creates or re-enrolls the device with a new token.
+/// Checks the enrollment code, then creates or re-enrolls the device with a new token and
+/// returns the SOC's sealing public key.
 pub(crate) async fn enroll(
     State(state): State<AppState>,
     body: Result<Json<EnrollRequest>, JsonRejection>,
@@ -22,9 +25,13 @@ pub(crate) async fn enroll(
 
     check_id("device_id", &request.device_id)?;
     check_id("guard_id", &request.guard_id)?;
-    if let Some(public_key) = &request.public_key {
-        check_public_key(public_key)?;
-    }
+    let Some(public_key) = request.public_key.clone() else {
+        return Err(ApiError::invalid_request(
+            "public_key is missing; a device must register its Ed25519 public key, which \
+             verifies its records",
+        ));
+    };
+    check_public_key(&public_key)?;
     let code_matches = token::constant_time_eq(
         request.enrollment_code.as_bytes(),
         state.enrollment_code.as_bytes(),
@@ -39,23 +46,33 @@ pub(crate) async fn enroll(
     let device_token = issued.token.clone();
     let device_id = request.device_id.clone();
     let now = now_ms();
-    state
+    let enrolled = state
         .db
         .call(move |connection| {
             devices::enroll(
                 connection,
                 &request.device_id,
                 &request.guard_id,
-                request.public_key.as_deref(),
+                &public_key,
                 &issued,
                 now,
             )
         })
         .await?;
+    if enrolled == devices::Enrolled::KeyMismatch {
+        tracing::warn!("rejected an enrollment that would replace a device's public key");
+        tracing::debug!(device_id, "enrollment with another public key");
+        return Err(ApiError::device_key_mismatch());
+    }
 
     tracing::info!("enrolled a device");
     tracing::debug!(device_id, "enrolled device");
-    Ok(Json(EnrollResponse { device_token, server_time_ms: now, soc_public_key: None }))
+    let soc_public_key = URL_SAFE_NO_PAD.encode(state.sealing_key.public_key());
+    Ok(Json(EnrollResponse {
+        device_token,
+        server_time_ms: now,
+        soc_public_key: Some(soc_public_key),
+    }))
 }
 
 /// Checks that an id is not empty, not too long and free of control characters. The

@@ -68,6 +68,22 @@ impl ApiError {
         )
     }
 
+    /// Creates the `404 not_found` error for a device id that no device enrolled with.
+    pub(crate) fn unknown_device() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "no device with this id is enrolled")
+    }
+
+    /// Creates the `409 device_key_mismatch` error for an enrollment that would replace an
+    /// enrolled device's public key.
+    pub(crate) fn device_key_mismatch() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "device_key_mismatch",
+            "this device id is enrolled with another public key; a device keeps its key for \
+             life, so enroll a new installation under a new device id",
+        )
+    }
+
     /// Creates the `405 method_not_allowed` error for a known path and the wrong method.
     pub(crate) fn method_not_allowed() -> Self {
         Self::new(
@@ -83,7 +99,10 @@ impl ApiError {
         let status = match rejection {
             Rejection::InvalidRecord(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Rejection::WrongDevice => StatusCode::FORBIDDEN,
-            Rejection::IdConflict => StatusCode::CONFLICT,
+            Rejection::IdConflict | Rejection::SeqConflict | Rejection::BrokenLink => {
+                StatusCode::CONFLICT
+            }
+            Rejection::Tampered | Rejection::BadSignature => StatusCode::UNPROCESSABLE_ENTITY,
         };
 
         Self::new(status, rejection.code(), rejection.message())

@@ -6,6 +6,7 @@ mod assignments;
 mod auth;
 mod enroll;
 mod error;
+mod evidence;
 mod heartbeat;
 mod operator;
 mod records;
@@ -49,6 +50,8 @@ pub(crate) struct AppState {
     pub(crate) tag_keys: Arc<[TagKey]>,
     /// The operator endpoints' bearer token; `None` turns them off.
     pub(crate) operator_token: Option<Arc<str>>,
+    /// The SOC's key that opens the records devices seal to it.
+    pub(crate) sealing_key: Arc<vigil_core::crypto::SocSealingKey>,
 }
 
 /// Builds the router with every endpoint, the body limit and the request log.
@@ -63,6 +66,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/operator/alerts", get(operator::alerts))
         .route("/v1/operator/alerts/{id}/ack", post(operator::acknowledge))
         .route("/v1/operator/devices", get(operator::devices))
+        .route("/v1/operator/devices/{id}/chain", get(evidence::chain))
+        .route("/v1/operator/devices/{id}/export", get(evidence::export))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

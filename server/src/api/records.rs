@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::HeaderMap;
-use vigil_core::model::RecordBody;
 use vigil_core::protocol::DEVICE_CLOCK_HEADER;
 use vigil_core::protocol::{
     PanicRequest, PanicResponse, PushRequest, PushResponse, RejectedRecord,
@@ -50,16 +49,18 @@ pub(crate) async fn push(
 
     let now = now_ms();
     let device_id = device.device_id.clone();
+    let sealing_key = state.sealing_key.clone();
     let outcome = state
         .db
         .call(move |connection| {
             let Some(sample) = clock else {
-                return records::push(connection, &device_id, &request.records, now);
+                return records::push(connection, &device_id, &sealing_key, &request.records, now);
             };
             // One transaction, so the corrected times cost no extra disk sync.
             let transaction = connection.transaction()?;
-            let outcome = records::push_in(&transaction, &device_id, &request.records, now)?;
-            times::store_corrections(&transaction, &request.records, &sample, now)?;
+            let outcome =
+                records::push_in(&transaction, &device_id, &sealing_key, &request.records, now)?;
+            times::store_corrections(&transaction, &outcome.records, &sample, now)?;
             transaction.commit()?;
             Ok(outcome)
         })
@@ -111,19 +112,14 @@ pub(crate) async fn panic(
 ) -> Result<Json<PanicResponse>, ApiError> {
     let Json(PanicRequest { record }) = body?;
 
-    if !matches!(record.body, RecordBody::Panic { .. }) {
-        return Err(ApiError::invalid_request(format!(
-            "record.kind is {}; this endpoint takes only panic records, send others to \
-             POST /v1/records",
-            record.body.kind()
-        )));
-    }
-
     let id = record.id;
     let now = now_ms();
+    let sealing_key = state.sealing_key.clone();
     let outcome = state
         .db
-        .call(move |connection| records::store_panic(connection, &device.device_id, &record, now))
+        .call(move |connection| {
+            records::store_panic(connection, &device.device_id, &sealing_key, &record, now)
+        })
         .await?;
 
     match outcome {

@@ -2,10 +2,11 @@
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
+use vigil_core::crypto::SocSealingKey;
 use vigil_core::model::{Record, RecordBody};
-use vigil_core::protocol::RejectedRecord;
+use vigil_core::protocol::{RejectedRecord, SealedRecord};
 
-use super::{decode, encode};
+use super::chain::{self, Opened};
 use crate::error::ServerError;
 
 /// A reason the server rejects a record for good, so sending it again will not help.
@@ -15,8 +16,17 @@ pub(crate) enum Rejection {
     InvalidRecord(String),
     /// The record names another device than the one the token belongs to.
     WrongDevice,
-    /// A record with the same id but different content is already stored.
+    /// A record with the same id but different content is already stored: an edit.
     IdConflict,
+    /// The sealed box does not open with the SOC's key for this record id.
+    Tampered,
+    /// The signature does not match the key the device registered at enrollment.
+    BadSignature,
+    /// Another record of the device is already stored at this seq: a fork of the chain.
+    SeqConflict,
+    /// The record's `prev_hash` is not the stored predecessor's hash, or the stored
+    /// successor does not link to this record.
+    BrokenLink,
 }
 
 impl Rejection {
@@ -26,6 +36,10 @@ impl Rejection {
             Rejection::InvalidRecord(_) => "invalid_record",
             Rejection::WrongDevice => "wrong_device",
             Rejection::IdConflict => "id_conflict",
+            Rejection::Tampered => "tampered",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::SeqConflict => "seq_conflict",
+            Rejection::BrokenLink => "broken_link",
         }
     }
 
@@ -42,7 +56,26 @@ impl Rejection {
                  records are immutable, so give a new record a new id"
                     .to_owned()
             }
+            Rejection::Tampered => "the sealed box does not open with the SOC's key for this \
+                                    record id; it was changed in transit or sealed to another SOC"
+                .to_owned(),
+            Rejection::BadSignature => "the signature does not match the public key this device \
+                                        registered at enrollment"
+                .to_owned(),
+            Rejection::SeqConflict => {
+                "another record of this device is already stored at this seq".to_owned()
+            }
+            Rejection::BrokenLink => "prev_hash does not match the hash of the stored record \
+                                      before it, or the stored record after it does not link \
+                                      to this one"
+                .to_owned(),
         }
+    }
+
+    /// Returns whether the rejection is a chain or signature fault, which goes to the
+    /// device's fault log.
+    fn is_chain_fault(&self) -> bool {
+        !matches!(self, Rejection::InvalidRecord(_) | Rejection::WrongDevice)
     }
 
     fn into_rejected(self, id: Uuid) -> RejectedRecord {
@@ -70,6 +103,8 @@ pub(crate) struct PushOutcome {
     pub(crate) new_count: usize,
     /// The new records of kind `panic`, whose alerts this push stored.
     pub(crate) new_alerts: Vec<Uuid>,
+    /// The acknowledged records, opened from their sealed boxes.
+    pub(crate) records: Vec<Record>,
 }
 
 /// Stores a batch from `device_id` in one transaction and returns what happened to each
@@ -77,11 +112,12 @@ pub(crate) struct PushOutcome {
 pub(crate) fn push(
     connection: &mut Connection,
     device_id: &str,
-    records: &[Record],
+    sealing_key: &SocSealingKey,
+    records: &[SealedRecord],
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
     let transaction = connection.transaction()?;
-    let outcome = push_in(&transaction, device_id, records, now_ms)?;
+    let outcome = push_in(&transaction, device_id, sealing_key, records, now_ms)?;
     transaction.commit()?;
     Ok(outcome)
 }
@@ -90,36 +126,68 @@ pub(crate) fn push(
 pub(crate) fn push_in(
     transaction: &Transaction<'_>,
     device_id: &str,
-    records: &[Record],
+    sealing_key: &SocSealingKey,
+    records: &[SealedRecord],
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
     let mut outcome = PushOutcome::default();
+    let device_key = chain::device_public_key(transaction, device_id)?;
 
-    for record in records {
-        let result = store_checked(transaction, device_id, record, now_ms)?;
+    for sealed in records {
+        let result =
+            open_and_store(transaction, device_id, sealing_key, device_key.as_deref(), sealed, now_ms)?;
 
         // An id is never in both lists: a later copy of it with other content moves the id
         // from `acked` to `rejected`, and once rejected it stays there.
-        if outcome.rejected.iter().any(|rejected| rejected.id == record.id) {
+        if outcome.rejected.iter().any(|rejected| rejected.id == sealed.id) {
             continue;
         }
         match result {
-            Ok(Stored::New) => {
-                outcome.acked.push(record.id);
+            Ok((Stored::New, record)) => {
+                outcome.acked.push(sealed.id);
                 outcome.new_count += 1;
                 if matches!(record.body, RecordBody::Panic { .. }) {
-                    outcome.new_alerts.push(record.id);
+                    outcome.new_alerts.push(sealed.id);
                 }
+                outcome.records.push(record);
             }
-            Ok(Stored::Existing) => outcome.acked.push(record.id),
+            Ok((Stored::Existing, record)) => {
+                outcome.acked.push(sealed.id);
+                outcome.records.push(record);
+            }
             Err(rejection) => {
-                outcome.acked.retain(|id| *id != record.id);
-                outcome.rejected.push(rejection.into_rejected(record.id));
+                outcome.acked.retain(|id| *id != sealed.id);
+                outcome.records.retain(|record| record.id != sealed.id);
+                outcome.rejected.push(rejection.into_rejected(sealed.id));
             }
         }
     }
 
     Ok(outcome)
+}
+
+/// Opens a sealed record, checks it and stores it; a chain or signature fault is added to
+/// the device's fault log.
+fn open_and_store(
+    transaction: &Transaction<'_>,
+    device_id: &str,
+    sealing_key: &SocSealingKey,
+    device_key: Option<&[u8]>,
+    sealed: &SealedRecord,
+    now_ms: i64,
+) -> Result<Result<(Stored, Record), Rejection>, ServerError> {
+    let result = match chain::open(sealing_key, device_key, sealed) {
+        Ok(opened) => store_checked(transaction, device_id, &opened, now_ms)?
+            .map(|stored| (stored, opened.record)),
+        Err(rejection) => Err(rejection),
+    };
+
+    if let Err(rejection) = &result
+        && rejection.is_chain_fault()
+    {
+        chain::log_fault(transaction, device_id, sealed, rejection, now_ms)?;
+    }
+    Ok(result)
 }
 
 /// The result of delivering a panic alert.
@@ -138,19 +206,41 @@ pub(crate) enum PanicOutcome {
     Rejected(Rejection),
 }
 
-/// Stores a panic record and its alert in one transaction. The caller checks that the
-/// record is of kind `panic`.
+/// Opens and stores a panic record and its alert in one transaction. A record of another
+/// kind is rejected and nothing is stored.
 pub(crate) fn store_panic(
     connection: &mut Connection,
     device_id: &str,
-    record: &Record,
+    sealing_key: &SocSealingKey,
+    sealed: &SealedRecord,
     now_ms: i64,
 ) -> Result<PanicOutcome, ServerError> {
     let transaction = connection.transaction()?;
+    let device_key = chain::device_public_key(&transaction, device_id)?;
 
-    let stored = match store_checked(&transaction, device_id, record, now_ms)? {
+    let result = open_and_store(
+        &transaction,
+        device_id,
+        sealing_key,
+        device_key.as_deref(),
+        sealed,
+        now_ms,
+    )?;
+    let (stored, record) = match result {
+        Ok((_, record)) if !matches!(record.body, RecordBody::Panic { .. }) => {
+            // Nothing was committed: the transaction rolls back when dropped.
+            return Ok(PanicOutcome::Rejected(Rejection::InvalidRecord(format!(
+                "record.kind is {}; this endpoint takes only panic records, send others to \
+                 POST /v1/records",
+                record.body.kind()
+            ))));
+        }
         Ok(stored) => stored,
-        Err(rejection) => return Ok(PanicOutcome::Rejected(rejection)),
+        Err(rejection) => {
+            // The fault log entry is kept even though nothing is stored.
+            transaction.commit()?;
+            return Ok(PanicOutcome::Rejected(rejection));
+        }
     };
 
     let (delivered_at_ms, acknowledged_at_ms) = transaction.query_row(
@@ -167,20 +257,21 @@ pub(crate) fn store_panic(
     })
 }
 
-/// Checks a record against the device and its own fields, then stores it.
+/// Checks an opened record against the device and its own fields, then stores it.
 fn store_checked(
     transaction: &Transaction<'_>,
     device_id: &str,
-    record: &Record,
+    opened: &Opened,
     now_ms: i64,
 ) -> Result<Result<Stored, Rejection>, ServerError> {
+    let record = &opened.record;
     if record.device_id != device_id {
         return Ok(Err(Rejection::WrongDevice));
     }
     if let Err(reason) = validate(record) {
         return Ok(Err(Rejection::InvalidRecord(reason)));
     }
-    store(transaction, record, now_ms)
+    store(transaction, opened, now_ms)
 }
 
 /// Checks the fields the server relies on. Returns the reason for the first invalid one.
@@ -247,25 +338,31 @@ fn check_text(field: &str, value: &str, max_bytes: usize) -> Result<(), String> 
 }
 
 /// Inserts the record unless a record with its id exists, and inserts the alert of a panic
-/// record. A stored record with the same id must be equal to this one.
+/// record. A stored record with the same id must have the same canonical bytes, and a new
+/// one must fit the device's chain.
 fn store(
     transaction: &Transaction<'_>,
-    record: &Record,
+    opened: &Opened,
     now_ms: i64,
 ) -> Result<Result<Stored, Rejection>, ServerError> {
+    let record = &opened.record;
     let id = record.id.to_string();
 
     let existing: Option<String> = transaction
         .query_row("SELECT content FROM records WHERE id = ?1", [&id], |row| row.get(0))
         .optional()?;
     if let Some(content) = existing {
-        let stored: Record = decode("record", &content)?;
         let result =
-            if stored == *record { Ok(Stored::Existing) } else { Err(Rejection::IdConflict) };
+            if content == opened.canonical { Ok(Stored::Existing) } else { Err(Rejection::IdConflict) };
         return Ok(result);
     }
 
-    insert(transaction, &id, record, now_ms)?;
+    let hash = chain::hash_of(opened);
+    if let Err(rejection) = chain::check_link(transaction, opened, &hash)? {
+        return Ok(Err(rejection));
+    }
+
+    insert(transaction, &id, opened, &hash, now_ms)?;
     match &record.body {
         RecordBody::Panic { .. } => insert_alert(transaction, &id, record, now_ms)?,
         RecordBody::AlertCancel { alert_id } => {
@@ -279,15 +376,19 @@ fn store(
 fn insert(
     transaction: &Transaction<'_>,
     id: &str,
-    record: &Record,
+    opened: &Opened,
+    hash: &[u8; 32],
     now_ms: i64,
 ) -> Result<(), ServerError> {
+    let record = &opened.record;
     // `validate` checked that seq fits.
     let seq = i64::try_from(record.seq).unwrap_or(i64::MAX);
+    let prev_hash = chain::decode_prev_hash(record).map(|hash| hash.to_vec());
 
     transaction.execute(
-        "INSERT INTO records (id, device_id, seq, kind, captured_at_ms, received_at_ms, content)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO records (id, device_id, seq, kind, captured_at_ms, received_at_ms, content,
+                              signature, record_hash, prev_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             id,
             record.device_id,
@@ -295,7 +396,10 @@ fn insert(
             record.body.kind(),
             record.captured_at_ms,
             now_ms,
-            encode("record", record)?,
+            opened.canonical,
+            opened.signature,
+            hash.as_slice(),
+            prev_hash,
         ],
     )?;
     Ok(())

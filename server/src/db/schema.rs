@@ -84,6 +84,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         received_at_ms INTEGER NOT NULL,
         content TEXT NOT NULL
     ) STRICT;",
+    // Records as evidence: `content` now holds the device's canonical bytes, with the
+    // device's signature over them, their SHA-256 (the successor's link) and the record's
+    // link to its predecessor. Records stored before this migration have NULLs. The fault
+    // log keeps every record rejected for a chain or signature fault.
+    "ALTER TABLE records ADD COLUMN signature BLOB;
+    ALTER TABLE records ADD COLUMN record_hash BLOB;
+    ALTER TABLE records ADD COLUMN prev_hash BLOB;
+    CREATE TABLE chain_faults (
+        id INTEGER PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        detected_at_ms INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX chain_faults_by_device ON chain_faults (device_id, id);",
 ];
 
 /// Returns the schema version this build creates.

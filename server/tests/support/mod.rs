@@ -3,7 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -13,7 +18,9 @@ use vigil_core::model::{
     AlertKind, Checkpoint, Fix, FixSource, Incident, LatLon, Location, Record, RecordBody,
     Severity, Site,
 };
-use vigil_core::protocol::{EnrollRequest, EnrollResponse};
+use vigil_core::crypto::DeviceSigningKey;
+use vigil_core::evidence::seal_record;
+use vigil_core::protocol::{EnrollRequest, EnrollResponse, PanicRequest, PushRequest, SealedRecord};
 use vigil_server::{RunningServer, ServerConfig};
 
 /// The enrollment code of every test server.
@@ -49,6 +56,10 @@ pub fn localhost(port: u16) -> SocketAddr {
 pub fn config(dir: &TempDir, sites: Vec<Site>) -> ServerConfig {
     ServerConfig {
         database: dir.path().join("server.db"),
+        sealing_key: std::sync::Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&dir.path().join("server.db")))
+                .unwrap(),
+        ),
         enrollment_code: CODE.to_owned(),
         sites,
         tag_keys: Vec::new(),
@@ -88,16 +99,56 @@ impl Reply {
     }
 }
 
+/// Returns the signing key of a test device, the same one for a device id in every test.
+pub fn device_key(device_id: &str) -> Arc<DeviceSigningKey> {
+    static KEYS: OnceLock<Mutex<HashMap<String, Arc<DeviceSigningKey>>>> = OnceLock::new();
+    let mut keys = KEYS.get_or_init(Default::default).lock().unwrap();
+    keys.entry(device_id.to_owned())
+        .or_insert_with(|| Arc::new(DeviceSigningKey::generate().expect("generate a key")))
+        .clone()
+}
+
+/// Returns a device's public key as sent at enrollment.
+pub fn encoded_public_key(device_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(device_key(device_id).public_key())
+}
+
 /// A JSON client for one server.
 pub struct Client {
     base_url: String,
     http: reqwest::Client,
+    /// The SOC's sealing public key, from the last enrollment reply.
+    soc_public_key: Mutex<Option<Vec<u8>>>,
 }
 
 impl Client {
     /// Creates a client for the server at `base_url`.
     pub fn new(base_url: String) -> Self {
-        Self { base_url, http: reqwest::Client::new() }
+        Self { base_url, http: reqwest::Client::new(), soc_public_key: Mutex::new(None) }
+    }
+
+    /// Seals a record as its device does: its JSON, signed with the key of the device it
+    /// names and sealed to the SOC's key from the last enrollment.
+    pub fn seal(&self, record: &Record) -> SealedRecord {
+        self.seal_signed_by(record, &device_key(&record.device_id))
+    }
+
+    /// Seals a record and signs it with `key`, whichever device the record names.
+    pub fn seal_signed_by(&self, record: &Record, key: &DeviceSigningKey) -> SealedRecord {
+        let canonical = serde_json::to_vec(record).expect("encode the record");
+        let soc_public_key =
+            self.soc_public_key.lock().unwrap().clone().expect("enroll before sealing");
+        seal_record(record.id, record.seq, &canonical, key, &soc_public_key).expect("seal")
+    }
+
+    /// Returns a push request with these records sealed.
+    pub fn push_request(&self, records: &[Record]) -> PushRequest {
+        PushRequest { records: records.iter().map(|record| self.seal(record)).collect() }
+    }
+
+    /// Returns a panic request with this record sealed.
+    pub fn panic_request(&self, record: &Record) -> PanicRequest {
+        PanicRequest { record: self.seal(record) }
     }
 
     /// Sends `body` as JSON to `path` with POST.
@@ -154,12 +205,16 @@ impl Client {
             device_id: device_id.to_owned(),
             guard_id: "guard-7".to_owned(),
             enrollment_code: CODE.to_owned(),
-            public_key: None,
+            public_key: Some(encoded_public_key(device_id)),
         };
         let reply = self.post("/v1/enroll", None, &request).await;
         assert_eq!(reply.status, 200, "enroll failed: {}", reply.body);
 
-        reply.parse::<EnrollResponse>().device_token
+        let reply = reply.parse::<EnrollResponse>();
+        let soc_public_key = reply.soc_public_key.expect("the server returns its sealing key");
+        *self.soc_public_key.lock().unwrap() =
+            Some(URL_SAFE_NO_PAD.decode(soc_public_key).expect("base64url"));
+        reply.device_token
     }
 }
 
