@@ -5,6 +5,8 @@
 //! - `vigil serve` runs the reference SOC server until Ctrl-C.
 //! - `vigil tag-key` creates the SOC's tag signing keys and signs checkpoint tags.
 //! - `vigil alerts list` and `vigil alerts ack ID` show and acknowledge a server's alerts.
+//! - `vigil export` fetches a device's records as evidence; `vigil verify FILE` checks them
+//!   offline.
 //!
 //! Logs go to stderr; set `RUST_LOG` (for example `RUST_LOG=info`) to see more.
 
@@ -12,6 +14,7 @@ mod alerts;
 mod demo;
 mod devices;
 mod error;
+mod evidence;
 mod passphrase;
 mod replay;
 mod report;
@@ -133,6 +136,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch every record a SOC server holds from one device, with its public key, as an
+    /// evidence file for `vigil verify`. The JSON goes to stdout.
+    Export {
+        /// The server's base URL, such as `http://127.0.0.1:8080`.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The server's operator token. Prefer the environment variable: a command-line
+        /// argument is visible to other users of the machine.
+        #[arg(long, value_name = "TOKEN", env = "VIGIL_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: String,
+        /// The device's id.
+        #[arg(long, value_name = "ID")]
+        device: String,
+    },
+    /// Check an evidence file from `vigil export` offline: every signature, every link,
+    /// and no missing or reordered record. Exits non-zero on any fault.
+    Verify {
+        /// The evidence file.
+        file: PathBuf,
+        /// The device's Ed25519 public key (base64url) as registered at enrollment. Without
+        /// it the key inside the file is used, which proves only that the file is
+        /// self-consistent.
+        #[arg(long, value_name = "KEY")]
+        public_key: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Verify an SMS fallback alert against the device keys in a reference server's
     /// database, and print what it carries. Exits non-zero if it does not verify.
     SmsVerify {
@@ -234,6 +265,7 @@ fn main() -> ExitCode {
         Command::Alerts { .. } => "warn",
         Command::SmsVerify { .. } => "warn",
         Command::Devices { .. } => "warn",
+        Command::Export { .. } | Command::Verify { .. } => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -315,6 +347,16 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             let devices = devices::list(&database, silent_after_s, silent)?;
             print(&devices, json, || devices::to_text(&devices))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Export { server, operator_token, device } => {
+            let json = runtime()?.block_on(evidence::export(&server, &operator_token, &device))?;
+            println!("{json}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { file, public_key, json } => {
+            let report = evidence::verify(&file, public_key.as_deref())?;
+            print(&report, json, || report.to_text())?;
+            if report.faults.is_empty() { Ok(ExitCode::SUCCESS) } else { Ok(ExitCode::FAILURE) }
         }
         Command::SmsVerify { database, text } => {
             let verified = alerts::verify_sms(&database, &text)?;
