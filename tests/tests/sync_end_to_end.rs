@@ -189,7 +189,9 @@ async fn lost_acknowledgement_is_resent_without_duplicate() {
     let client =
         vigil_core::sync::SyncClient::new(&server.url(), std::time::Duration::from_secs(3))
             .unwrap();
-    let request = vigil_core::protocol::PushRequest { records: vec![stored.clone()] };
+    let queued = device.store().queued_records(&[stored.id]).unwrap();
+    let sealed = queued[0].sealed_record().expect("sealed and signed at capture");
+    let request = vigil_core::protocol::PushRequest { records: vec![sealed] };
     let reply = client.push(&token, &request).await.unwrap();
     assert_eq!(reply.acked, vec![stored.id]);
 

@@ -6,6 +6,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigil_core::model::{Fix, FixSource, Incident, RecordBody, Severity};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use vigil_core::crypto::DeviceSigningKey;
+use vigil_core::evidence::seal_record;
 use vigil_core::protocol::PushRequest;
 use vigil_core::store::SyncState;
 use vigil_core::sync::SyncClient;
@@ -192,7 +196,14 @@ async fn rejected_panic_does_not_block_outbox() {
         severity: Severity::Low,
         text: "Same id, other content".into(),
     });
-    client.push(&token, &PushRequest { records: vec![impostor] }).await.unwrap();
+    // Signed with the device's own key, so only the changed content is wrong.
+    let stored_key = device.store().setting("device_signing_key").unwrap().unwrap();
+    let key = DeviceSigningKey::from_pkcs8(&URL_SAFE_NO_PAD.decode(stored_key).unwrap()).unwrap();
+    let soc_key = device.store().setting("soc_public_key").unwrap().unwrap();
+    let soc_key = URL_SAFE_NO_PAD.decode(soc_key).unwrap();
+    let canonical = serde_json::to_vec(&impostor).unwrap();
+    let sealed = seal_record(impostor.id, impostor.seq, &canonical, &key, &soc_key).unwrap();
+    client.push(&token, &PushRequest { records: vec![sealed] }).await.unwrap();
 
     let summary = device.sync_now().await.unwrap();
 

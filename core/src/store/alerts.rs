@@ -424,9 +424,11 @@ mod tests {
             schema::apply_pragmas(&connection).unwrap();
             schema::migrate_to(&mut connection, alerts_migration).unwrap();
             let transaction = connection.transaction().unwrap();
-            let stored = insert_records(&transaction, None, None, vec![alert(AlertKind::Panic)]).unwrap();
+            let stored = insert_records(&transaction, None, None, vec![alert(AlertKind::Panic)])
+                .unwrap()
+                .remove(0);
             transaction.commit().unwrap();
-            stored[0].clone()
+            stored
         };
 
         let store = Store::open(&path).unwrap();

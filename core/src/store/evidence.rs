@@ -12,7 +12,7 @@ use super::{QueuedRecord, Store};
 use super::encryption::{RECORD_BODY, SETTING_VALUE};
 use crate::crypto::{DataKey, DeviceSigningKey, GENESIS_HASH, record_hash, seal_to_soc};
 use crate::error::{Error, Result};
-use crate::protocol::sealing_context;
+use crate::protocol::{SealedRecord, sealing_context};
 
 /// The setting that stores the SOC's X25519 sealing public key, in base64url without
 /// padding, as the enrollment reply gives it.
@@ -147,6 +147,22 @@ fn read_setting(transaction: &Transaction<'_>, key: &str) -> Result<Option<Strin
     Ok(transaction
         .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0))
         .optional()?)
+}
+
+impl QueuedRecord {
+    /// Returns the record's wire form from the box and signature stored at capture, or
+    /// `None` if either is missing.
+    pub fn sealed_record(&self) -> Option<SealedRecord> {
+        let (Some(sealed), Some(signature)) = (&self.sealed, &self.signature) else {
+            return None;
+        };
+        Some(SealedRecord {
+            id: self.id,
+            seq: self.seq,
+            sealed: URL_SAFE_NO_PAD.encode(sealed),
+            signature: URL_SAFE_NO_PAD.encode(signature),
+        })
+    }
 }
 
 impl Store {

@@ -141,6 +141,8 @@ pub(crate) fn test_kek() -> Arc<dyn KeyEncryptionKey> {
 #[cfg(test)]
 mod encryption_tests;
 #[cfg(test)]
+mod evidence_tests;
+#[cfg(test)]
 mod faults;
 #[cfg(test)]
 mod tests;

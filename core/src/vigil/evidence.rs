@@ -8,9 +8,6 @@ use crate::evidence::seal_record;
 use crate::protocol::SealedRecord;
 use crate::store::{QueuedRecord, SOC_PUBLIC_KEY, decode_soc_public_key};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 impl Vigil {
     /// Returns the wire form of queued records: the sealed box and signature stored at
     /// capture, sent as they are.
@@ -23,13 +20,8 @@ impl Vigil {
         let mut sealed = Vec::with_capacity(queued.len());
 
         for record in queued {
-            if let (Some(box_bytes), Some(signature)) = (&record.sealed, &record.signature) {
-                sealed.push(SealedRecord {
-                    id: record.id,
-                    seq: record.seq,
-                    sealed: URL_SAFE_NO_PAD.encode(box_bytes),
-                    signature: URL_SAFE_NO_PAD.encode(signature),
-                });
+            if let Some(stored) = record.sealed_record() {
+                sealed.push(stored);
                 continue;
             }
 
