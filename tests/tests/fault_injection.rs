@@ -52,6 +52,10 @@ fn faulty_plan() -> FaultPlan {
 async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningServer {
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
+        sealing_key: std::sync::Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
+                .expect("the SOC sealing key must load"),
+        ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),

@@ -192,18 +192,19 @@ impl Vigil {
     /// Returns the reply.
     pub(super) async fn send_alert(&self, record: &Record) -> Result<PanicResponse> {
         let id = record.id;
-        let sealed = self.blocking(move |vigil| vigil.sealed_records_by_id(&[id])).await?;
-        let Some(sealed) = sealed.into_iter().next() else {
-            return Err(crate::Error::NotFound { what: "record", id: id.to_string() });
-        };
-        let request = PanicRequest { record: sealed };
 
         // Recording "sent" costs a disk sync, so it runs beside the request instead of
         // before it; both finish before the delivery is recorded.
         let sent = self.advance_alert(id, AlertTransition::Sent);
         let post = async {
+            // The token first: enrolling stores the SOC key that an alert raised before
+            // the first enrollment is sealed to here.
             let token = self.device_token().await?;
-            self.inner.alerts.client.panic(&token, &request).await
+            let sealed = self.blocking(move |vigil| vigil.sealed_records_by_id(&[id])).await?;
+            let Some(sealed) = sealed.into_iter().next() else {
+                return Err(crate::Error::NotFound { what: "record", id: id.to_string() });
+            };
+            self.inner.alerts.client.panic(&token, &PanicRequest { record: sealed }).await
         };
         let (sent, reply) = tokio::join!(sent, post);
         sent?;

@@ -53,6 +53,14 @@ impl Vigil {
         self.store().set_setting(SOC_PUBLIC_KEY, encoded)
     }
 
+    /// Returns the device token if the device is enrolled and has the SOC's sealing key.
+    pub(super) fn enrolled_token(&self) -> Result<Option<String>> {
+        if self.store().setting(SOC_PUBLIC_KEY)?.is_none() {
+            return Ok(None);
+        }
+        self.store().setting(super::sync::DEVICE_TOKEN)
+    }
+
     fn soc_public_key(&self) -> Result<[u8; 32]> {
         let Some(encoded) = self.store().setting(SOC_PUBLIC_KEY)? else {
             return Err(Error::InvalidState(

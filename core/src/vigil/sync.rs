@@ -156,13 +156,16 @@ impl Vigil {
     }
 
     /// Returns the stored device token, enrolling the device first if it has none.
+    ///
+    /// A device enrolled by an earlier version has a token but not the SOC's sealing key;
+    /// it enrolls again to receive the key.
     pub(super) async fn device_token(&self) -> Result<String> {
-        if let Some(token) = self.blocking(|vigil| vigil.store().setting(DEVICE_TOKEN)).await? {
+        if let Some(token) = self.blocking(|vigil| vigil.enrolled_token()).await? {
             return Ok(token);
         }
 
         let _one_enrollment_at_a_time = self.inner.enroll_lock.lock().await;
-        if let Some(token) = self.blocking(|vigil| vigil.store().setting(DEVICE_TOKEN)).await? {
+        if let Some(token) = self.blocking(|vigil| vigil.enrolled_token()).await? {
             return Ok(token);
         }
 
