@@ -195,6 +195,9 @@ async fn rejected_panic_does_not_block_outbox() {
     let client = SyncClient::new(&server.url(), Duration::from_secs(5)).unwrap();
     let mut impostor = alert.clone();
     impostor.captured_at_ms += 1;
+    // Far from the device's seqs, so that only the alert meets the impostor and the chain
+    // links of the records behind it stay intact.
+    impostor.seq += 1_000;
     impostor.body = RecordBody::Incident(Incident {
         category: "other".into(),
         severity: Severity::Low,
