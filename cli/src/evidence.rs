@@ -11,7 +11,7 @@ use vigil_core::evidence::{EvidenceExport, verify_export};
 
 use crate::error::CliError;
 
-/// Where the public key that `vigil verify` checked against came from.
+/// The origin of the public key that `vigil verify` checked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeySource {
@@ -30,7 +30,7 @@ pub struct VerifyReport {
     pub records: usize,
     /// The highest sequence number listed, 0 when there are none.
     pub highest_seq: u64,
-    /// Where the key came from.
+    /// The origin of the key.
     pub key_source: KeySource,
     /// Every fault found, one sentence each, with its seq.
     pub faults: Vec<String>,

@@ -49,7 +49,7 @@ pub struct ExportedRecord {
     pub signature: String,
 }
 
-/// The reply to `GET /v1/operator/devices/{id}/export`: every record the SOC holds from a
+/// The reply to `GET /v1/operator/devices/{id}/export`: every record the SOC stored from a
 /// device, in sequence order, with the public key registered at enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EvidenceExport {
@@ -123,7 +123,7 @@ pub enum ExportFault {
     Unreadable {
         /// The sequence number the export lists.
         seq: u64,
-        /// What is wrong.
+        /// The decoding error.
         reason: String,
     },
     /// The sequence number inside the signed bytes differs from the one the export lists.
@@ -179,8 +179,8 @@ impl std::fmt::Display for ExportFault {
 }
 
 /// Verifies an exported record set against `public_key` (32 bytes), in the order the
-/// export lists the records. Returns every fault found; an empty list means that every
-/// record is signed by that key, unchanged, and that none is missing or out of order.
+/// export lists the records, and returns every fault found. An empty list means that every
+/// record is signed by that key and unchanged, and that none is missing or out of order.
 pub fn verify_export(export: &EvidenceExport, public_key: &[u8]) -> Vec<ExportFault> {
     let mut faults = Vec::new();
     let mut decoded = Vec::with_capacity(export.records.len());

@@ -63,9 +63,9 @@ impl EvidenceKeys {
 
     /// Signs and seals a record's canonical bytes.
     ///
-    /// NOTE: without the SOC's public key (before the first enrollment) the box is left
-    /// empty and is sealed from the stored bytes at each push; without a signing key (a
-    /// store used without a `Vigil`) the signature is made at push time the same way.
+    /// NOTE: before the first enrollment the SOC's public key is unknown, so the box is left
+    /// empty and made from the stored bytes at each push. A store used without a `Vigil`
+    /// has no signing key, so its signatures are made at push time the same way.
     pub(super) fn apply(&self, id: &Uuid, canonical: &[u8]) -> Result<Evidence> {
         let signature = self.signing_key.as_ref().map(|key| key.sign(canonical).to_vec());
         let sealed = match &self.soc_public_key {
