@@ -114,6 +114,11 @@ pub struct VigilConfig {
     /// never purged.
     #[uniffi(default = 604800000)]
     pub retention_ms: u64,
+    /// The SOC's X25519 sealing public key (32 bytes, base64url without padding) when the
+    /// app is provisioned with it; it then replaces the key of the enrollment reply. `null`
+    /// takes the key from the enrollment reply. An invalid key fails with `InvalidInput`.
+    #[uniffi(default = None)]
+    pub soc_public_key: Option<String>,
 }
 
 impl From<VigilConfig> for vigil_core::Config {
@@ -139,6 +144,7 @@ impl From<VigilConfig> for vigil_core::Config {
         core.sms_fallback_number = config.sms_fallback_number;
         core.sms_fallback_call = config.sms_fallback_call;
         core.retention_ms = config.retention_ms;
+        core.soc_public_key = config.soc_public_key;
         core
     }
 }

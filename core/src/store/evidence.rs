@@ -66,17 +66,19 @@ impl EvidenceKeys {
     /// NOTE: before the first enrollment the SOC's public key is unknown, so the box is left
     /// empty and made from the stored bytes at each push. A store used without a `Vigil`
     /// has no signing key, so its signatures are made at push time the same way.
-    pub(super) fn apply(&self, id: &Uuid, canonical: &[u8]) -> Result<Evidence> {
+    ///
+    /// A failed seal leaves the box empty instead of failing the capture, because a record
+    /// must never be lost to its evidence; the push then reports the error.
+    pub(super) fn apply(&self, id: &Uuid, canonical: &[u8]) -> Evidence {
         let signature = self.signing_key.as_ref().map(|key| key.sign(canonical).to_vec());
-        let sealed = match &self.soc_public_key {
-            Some(soc_public_key) => Some(
-                seal_to_soc(soc_public_key, canonical, &sealing_context(id)).map_err(|error| {
-                    Error::InvalidState(format!("failed to seal a record to the SOC: {error}"))
-                })?,
-            ),
-            None => None,
-        };
-        Ok(Evidence { signature, sealed })
+        let sealed = self.soc_public_key.as_ref().and_then(|soc_public_key| {
+            seal_to_soc(soc_public_key, canonical, &sealing_context(id))
+                .inspect_err(|error| {
+                    tracing::error!(record = %id, %error, "failed to seal a record to the SOC");
+                })
+                .ok()
+        });
+        Evidence { signature, sealed }
     }
 }
 

@@ -209,7 +209,7 @@ pub(super) fn insert_records(
         };
         let canonical = serde_json::to_vec(&record)
             .map_err(|error| Error::invalid("record", error.to_string()))?;
-        let proof = keys.apply(&record.id, &canonical)?;
+        let proof = keys.apply(&record.id, &canonical);
         prev_hash = record_hash(&canonical);
         let body = String::from_utf8(canonical)
             .map_err(|error| Error::invalid("record", error.to_string()))?;

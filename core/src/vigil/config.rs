@@ -56,6 +56,11 @@ pub struct Config {
     /// How long a record is kept on the device after the SOC acknowledged it, in
     /// milliseconds; then it is purged (see [`crate::store::Store::purge_acknowledged`]).
     pub retention_ms: u64,
+    /// The SOC's X25519 sealing public key, 32 bytes in base64url without padding, when the
+    /// app is provisioned with it. It then replaces the key of the enrollment reply, so a
+    /// server that answers the enrollment cannot substitute its own key. `None` takes the
+    /// key from the enrollment reply.
+    pub soc_public_key: Option<String>,
 }
 
 /// The default retention of acknowledged records: 7 days.
@@ -92,6 +97,7 @@ impl Config {
             sms_fallback_call: false,
             key_encryption_key: None,
             retention_ms: DEFAULT_RETENTION_MS,
+            soc_public_key: None,
         }
     }
 
@@ -130,6 +136,13 @@ impl Config {
         check_storage_rate(&self.storage_rate)?;
         if let Some(number) = &self.sms_fallback_number {
             check_phone_number(number)?;
+        }
+        if let Some(key) = &self.soc_public_key {
+            let key = crate::store::decode_soc_public_key(key)?;
+            // X25519 rejects a few keys (low-order points) only when used, so one trial
+            // seal finds them here instead of at every capture.
+            crate::crypto::seal_to_soc(&key, b"", b"config check")
+                .map_err(|error| Error::invalid("soc_public_key", error.to_string()))?;
         }
         Ok(())
     }

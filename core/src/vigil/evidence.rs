@@ -47,9 +47,18 @@ impl Vigil {
     }
 
     /// Stores the SOC's sealing public key from an enrollment reply; records captured from
-    /// then on are sealed to it at capture.
+    /// then on are sealed to it at capture. A key from the configuration takes precedence.
     pub(super) fn save_soc_public_key(&self, encoded: &str) -> Result<()> {
         decode_soc_public_key(encoded)?;
+        if let Some(configured) = &self.config().soc_public_key {
+            if configured != encoded {
+                tracing::warn!(
+                    "the enrollment reply carries another SOC sealing key than the \
+                     configured one; records stay sealed to the configured key"
+                );
+            }
+            return Ok(());
+        }
         self.store().set_setting(SOC_PUBLIC_KEY, encoded)
     }
 
@@ -70,5 +79,53 @@ impl Vigil {
             ));
         };
         decode_soc_public_key(&encoded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use crate::crypto::SocSealingKey;
+    use crate::model::{Incident, Severity};
+    use crate::protocol::sealing_context;
+    use crate::{Config, Error, Vigil};
+
+    fn config(soc_public_key: Option<String>) -> Config {
+        let mut config = Config::new("device-1", "guard-1", "http://127.0.0.1:9", "code");
+        config.soc_public_key = soc_public_key;
+        config
+    }
+
+    #[test]
+    fn configured_key_seals_before_enrollment() {
+        let folder = tempfile::tempdir().unwrap();
+        let soc = SocSealingKey::generate().unwrap();
+        let encoded = URL_SAFE_NO_PAD.encode(soc.public_key());
+        let vigil = Vigil::open(folder.path().join("device.db"), config(Some(encoded))).unwrap();
+
+        let incident =
+            Incident { category: "intrusion".into(), severity: Severity::High, text: "x".into() };
+        let record = vigil.log_incident(incident).unwrap();
+
+        let queued = vigil.store().queued_records(&[record.id]).unwrap().remove(0);
+        let sealed = queued.sealed.expect("sealed at capture");
+        let opened = soc.open(&sealed, &sealing_context(&record.id)).unwrap();
+        assert_eq!(opened.as_slice(), queued.json.as_bytes());
+    }
+
+    #[test]
+    fn unusable_configured_keys_are_invalid_input() {
+        let folder = tempfile::tempdir().unwrap();
+        let low_order = URL_SAFE_NO_PAD.encode([0u8; 32]);
+
+        for key in ["not-a-key".to_owned(), low_order] {
+            let result = Vigil::open(folder.path().join("device.db"), config(Some(key.clone())));
+            assert!(
+                matches!(&result, Err(Error::InvalidInput { field, .. }) if field == "soc_public_key"),
+                "{key}: {result:?}"
+            );
+        }
     }
 }

@@ -139,6 +139,9 @@ impl Vigil {
         let signing_key = Arc::new(device_key::load_or_create(&store)?);
         store.set_signing_key(signing_key.clone());
         at_rest::purge_at_open(&store, &config, clock.now_ms());
+        if let Some(soc_public_key) = &config.soc_public_key {
+            store.set_setting(crate::store::SOC_PUBLIC_KEY, soc_public_key)?;
+        }
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
