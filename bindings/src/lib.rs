@@ -115,8 +115,8 @@ pub struct VigilConfig {
     #[uniffi(default = 604800000)]
     pub retention_ms: u64,
     /// The SOC's X25519 sealing public key (32 bytes, base64url without padding) when the
-    /// app is provisioned with it; it then replaces the key of the enrollment reply. `null`
-    /// takes the key from the enrollment reply. An invalid key fails with `InvalidInput`.
+    /// app is provisioned with it. It then replaces the key of the enrollment reply, and
+    /// `null` takes the key from the reply. An invalid key fails with `InvalidInput`.
     #[uniffi(default = None)]
     pub soc_public_key: Option<String>,
 }

@@ -68,7 +68,7 @@ impl EvidenceKeys {
     /// has no signing key, so its signatures are made at push time the same way.
     ///
     /// A failed seal leaves the box empty instead of failing the capture, because a record
-    /// must never be lost to its evidence; the push then reports the error.
+    /// must never be lost to its evidence. The push then reports the error.
     pub(super) fn apply(&self, id: &Uuid, canonical: &[u8]) -> Evidence {
         let signature = self.signing_key.as_ref().map(|key| key.sign(canonical).to_vec());
         let sealed = self.soc_public_key.as_ref().and_then(|soc_public_key| {

@@ -58,7 +58,7 @@ pub struct Config {
     pub retention_ms: u64,
     /// The SOC's X25519 sealing public key, 32 bytes in base64url without padding, when the
     /// app is provisioned with it. It then replaces the key of the enrollment reply, so a
-    /// server that answers the enrollment cannot substitute its own key. `None` takes the
+    /// server that replies to the enrollment cannot substitute its own key. `None` takes the
     /// key from the enrollment reply.
     pub soc_public_key: Option<String>,
 }
