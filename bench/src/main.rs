@@ -31,6 +31,9 @@ enum Which {
     Capture,
     Location,
     Sync,
+    /// Only the bytes on the wire per hour of a shift, which do not depend on the build
+    /// profile.
+    ShiftBytes,
     Attachment,
     Alerts,
 }
@@ -52,6 +55,9 @@ fn main() {
     if matches!(options.which, Which::All | Which::Sync) {
         runtime.block_on(sync::run(options.rounds));
         runtime.block_on(catch_up::run_memory());
+        runtime.block_on(catch_up::run_shift_bytes());
+    }
+    if options.which == Which::ShiftBytes {
         runtime.block_on(catch_up::run_shift_bytes());
     }
     if matches!(options.which, Which::All | Which::Attachment) {

@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::compression;
 use crate::error::{Error, Result};
 use crate::protocol::DEVICE_CLOCK_HEADER;
 use crate::protocol::{
@@ -73,13 +74,20 @@ impl SyncClient {
             ),
             None => None,
         };
-        self.post_body_with_header(
-            "/v1/records",
-            Some(token),
-            body,
-            clock.as_deref().map(|value| (DEVICE_CLOCK_HEADER, value)),
-        )
-        .await
+        let mut headers = Vec::with_capacity(2);
+        if let Some(clock) = clock.as_deref() {
+            headers.push((DEVICE_CLOCK_HEADER, clock));
+        }
+
+        // The server bounds the body after decompression, so the batch limit of the
+        // outbox applies to the JSON built above, not to the bytes on the wire.
+        let body = if body.len() >= compression::MIN_COMPRESSED_BYTES {
+            headers.push((reqwest::header::CONTENT_ENCODING.as_str(), compression::GZIP));
+            compression::gzip(&body)?
+        } else {
+            body
+        };
+        self.post_body_with_headers("/v1/records", Some(token), body, &headers).await
     }
 
     /// Sends one panic alert on the fast path.
@@ -120,15 +128,15 @@ impl SyncClient {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Result<R> {
-        self.post_body_with_header(path, token, body, None).await
+        self.post_body_with_headers(path, token, body, &[]).await
     }
 
-    async fn post_body_with_header<R: DeserializeOwned>(
+    async fn post_body_with_headers<R: DeserializeOwned>(
         &self,
         path: &str,
         token: Option<&str>,
         body: Vec<u8>,
-        header: Option<(&str, &str)>,
+        headers: &[(&str, &str)],
     ) -> Result<R> {
         let mut request = self
             .http
@@ -138,8 +146,8 @@ impl SyncClient {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        if let Some((name, value)) = header {
-            request = request.header(name, value);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         decode(request.send().await.map_err(offline)?).await
     }

@@ -2,6 +2,7 @@
 
 mod backoff;
 pub(crate) mod client;
+mod compression;
 
 pub use backoff::Backoff;
 pub use client::SyncClient;

@@ -59,6 +59,18 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
     }
 
+    /// Creates a `415 unsupported_encoding` error for a `Content-Encoding` the server cannot
+    /// decode. `message` must be safe to log.
+    pub(crate) fn unsupported_encoding(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_encoding", message)
+    }
+
+    /// Returns the HTTP status of the reply.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// Creates the `404 not_found` error for an unknown path.
     pub(crate) fn not_found() -> Self {
         Self::new(

@@ -4,6 +4,7 @@
 
 mod assignments;
 mod auth;
+mod compression;
 mod enroll;
 mod error;
 mod evidence;
@@ -71,6 +72,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(compression::decompress_request))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
