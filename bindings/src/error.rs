@@ -61,6 +61,10 @@ pub enum VigilError {
         /// What could not be unlocked.
         detail: String,
     },
+    /// The device's local data was wiped, locally or by the SOC's remote wipe command.
+    /// Close this device object; opening the store again starts a fresh, empty device.
+    #[error("the device's local data was wiped")]
+    Wiped,
     /// A bug in Vigil; please report it with the message.
     #[error("internal error: {detail}")]
     Internal {
@@ -83,6 +87,7 @@ impl From<vigil_core::Error> for VigilError {
                 VigilError::Storage { detail: error.to_string() }
             }
             Error::Locked(detail) => VigilError::Locked { detail },
+            Error::Wiped => VigilError::Wiped,
             Error::Offline(message) => VigilError::Offline { detail: message },
             Error::Server { status, message, .. } => VigilError::Server { status, detail: message },
         }

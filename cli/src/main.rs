@@ -164,6 +164,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Queue a command for an enrolled device in a reference server's database; the device
+    /// applies it at its next sync.
+    Command {
+        /// The command.
+        #[arg(value_enum)]
+        kind: CommandArg,
+        /// The device's id, as it enrolled.
+        #[arg(long)]
+        device: String,
+        /// The server's SQLite database file.
+        #[arg(long, value_name = "PATH", default_value = "vigil-server.db")]
+        database: PathBuf,
+    },
     /// Verify an SMS fallback alert against the device keys in a reference server's
     /// database, and print what it carries. Exits non-zero if it does not verify.
     SmsVerify {
@@ -231,6 +244,14 @@ enum AlertsAction {
     },
 }
 
+/// The commands an operator can queue for a device.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CommandArg {
+    /// Delete the device's local records, keys and files, after it tries to send its
+    /// outbox for a few seconds.
+    Wipe,
+}
+
 /// The languages Vigil ships wording for.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LanguageArg {
@@ -266,6 +287,7 @@ fn main() -> ExitCode {
         Command::SmsVerify { .. } => "warn",
         Command::Devices { .. } => "warn",
         Command::Export { .. } | Command::Verify { .. } => "warn",
+        Command::Command { .. } => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -357,6 +379,14 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             let report = evidence::verify(&file, public_key.as_deref())?;
             print(&report, json, || report.to_text())?;
             if report.faults.is_empty() { Ok(ExitCode::SUCCESS) } else { Ok(ExitCode::FAILURE) }
+        }
+        Command::Command { kind: CommandArg::Wipe, device, database } => {
+            let now_ms = vigil_core::Clock::now_ms(&vigil_core::SystemClock);
+            let kind = vigil_core::protocol::CommandKind::Wipe;
+            let queued = vigil_server::queue_command(&database, &device, kind, now_ms)
+                .map_err(|source| CliError::Server { context: "queueing the command".into(), source })?;
+            println!("queued command {} ({}) for device {device}", queued.seq, queued.kind);
+            Ok(ExitCode::SUCCESS)
         }
         Command::SmsVerify { database, text } => {
             let verified = alerts::verify_sms(&database, &text)?;

@@ -54,6 +54,12 @@ pub enum Error {
         retry_after_ms: Option<u64>,
     },
 
+    /// The device's local data was wiped, by [`crate::Vigil::wipe`] or by a remote wipe
+    /// command from the SOC. Nothing can be captured or sent with this `Vigil`; open a
+    /// new one, which enrolls again, to use the device.
+    #[error("the device's local data was wiped; open the device store again and re-enroll")]
+    Wiped,
+
     /// A stored value could not be decoded; the database was changed outside Vigil or is
     /// corrupt.
     #[error("stored data is corrupt: {0}")]

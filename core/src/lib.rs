@@ -32,3 +32,4 @@ pub use vigil::{
 pub use vigil::{
     HeartbeatPolicy, MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage,
 };
+pub use vigil::REMOTE_WIPE_FLUSH_BUDGET;

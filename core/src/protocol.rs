@@ -3,8 +3,14 @@
 //! Both sides use these types, so a change here changes the wire format. `docs/protocol.md`
 //! describes the endpoints that carry them.
 
+mod commands;
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub use commands::{
+    CommandKind, CommandsAckRequest, CommandsAckResponse, CommandsResponse, DeviceCommand,
+};
 
 use crate::checkin::TagKey;
 use crate::model::Site;

@@ -62,6 +62,10 @@ pub enum ServerError {
     #[error("SMS alert rejected: {0}")]
     SmsRejected(#[source] vigil_core::alert::sms::SmsError),
 
+    /// No device enrolled with this id.
+    #[error("device {0:?} not found; it must enroll before it can receive commands")]
+    DeviceNotFound(String),
+
     /// A database task on the blocking thread pool panicked or was cancelled.
     #[error("a database task failed: {0}")]
     Task(String),

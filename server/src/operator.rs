@@ -63,7 +63,7 @@ pub(crate) fn acknowledge_in(
     Ok(acknowledged_at_ms)
 }
 
-fn open_writer(path: &Path) -> Result<Connection, ServerError> {
+pub(crate) fn open_writer(path: &Path) -> Result<Connection, ServerError> {
     let connection = Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,

@@ -45,6 +45,7 @@ impl Store {
     /// As [`Store::open_with_key`]; the store then stays paused and `resume` may be called again.
     pub fn resume(&self) -> Result<()> {
         let mut connection = self.lock();
+        self.ensure_not_wiped()?;
         if !self.is_paused() {
             return Ok(());
         }
@@ -68,8 +69,9 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidState`] while paused.
+    /// [`Error::Wiped`] after [`Store::wipe`]; [`Error::InvalidState`] while paused.
     pub fn ensure_open(&self) -> Result<()> {
+        self.ensure_not_wiped()?;
         if self.is_paused() {
             return Err(Error::InvalidState(
                 "the device store is paused while the app is in the background; call resume \

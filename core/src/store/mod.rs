@@ -4,6 +4,7 @@
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
 mod alerts;
+mod commands;
 mod encryption;
 mod evidence;
 mod lifecycle;
@@ -16,6 +17,7 @@ mod settings;
 mod sites;
 mod tag_keys;
 mod tours;
+mod wipe;
 
 pub(crate) use sites::ASSIGNMENTS_CURSOR;
 
@@ -78,6 +80,8 @@ pub struct Store {
     kek: Mutex<Arc<dyn KeyEncryptionKey>>,
     /// Signs every record in its insert transaction, once the `Vigil` facade set it.
     signing_key: Mutex<Option<std::sync::Arc<crate::crypto::DeviceSigningKey>>>,
+    /// Set once [`Store::wipe`] has removed the files; the store never opens again.
+    wiped: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -111,6 +115,7 @@ impl Store {
             key,
             kek: Mutex::new(kek),
             signing_key: Default::default(),
+            wiped: Default::default(),
         })
     }
 

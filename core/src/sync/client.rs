@@ -1,5 +1,7 @@
 //! The HTTP side of sync: one method per endpoint of `docs/protocol.md`.
 
+mod commands;
+
 use std::time::Duration;
 
 use reqwest::StatusCode;

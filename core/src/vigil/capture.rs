@@ -75,6 +75,7 @@ impl Vigil {
     /// [`Error::InvalidState`] if a shift is already active; [`Error::NotFound`] if the site
     /// is not stored; storage errors.
     pub fn start_shift(&self, site_id: Option<String>) -> Result<Record> {
+        self.store().ensure_not_wiped()?;
         if let Some(site) = &site_id {
             if self.store().site(site)?.is_none() {
                 return Err(Error::NotFound { what: "site", id: site.clone() });
@@ -100,6 +101,7 @@ impl Vigil {
     ///
     /// [`Error::InvalidState`] if no shift is active; storage errors.
     pub fn end_shift(&self) -> Result<Record> {
+        self.store().ensure_not_wiped()?;
         let shift_id = self.active_shift_id()?;
         if shift_id.is_some() {
             // NOTE: the rounds and the shift end are two transactions; if the second fails
@@ -128,6 +130,7 @@ impl Vigil {
     ///
     /// Storage errors only; then no fix of the batch was stored.
     pub fn record_fixes(&self, fixes: Vec<Fix>) -> Result<Vec<FixOutcome>> {
+        self.store().ensure_not_wiped()?;
         let now_ms = self.now_ms();
         let shift_id = self.active_shift_id()?;
         // The alert lane sends the SOC the newest stored fix, so while an alert is active
@@ -199,6 +202,7 @@ impl Vigil {
     ///
     /// [`Error::InvalidInput`] for an empty or oversized category or text; storage errors.
     pub fn log_incident(&self, incident: Incident) -> Result<Record> {
+        self.store().ensure_not_wiped()?;
         check_text("incident.category", &incident.category, MAX_CATEGORY_BYTES)?;
         check_text("incident.text", &incident.text, MAX_INCIDENT_TEXT_BYTES)?;
 
@@ -238,6 +242,7 @@ impl Vigil {
     }
 
     fn scan(&self, method: ScanMethod, payload: &str, rssi_dbm: Option<i32>) -> Result<CheckIn> {
+        self.store().ensure_not_wiped()?;
         check_text("payload", payload, MAX_SCAN_PAYLOAD_BYTES)?;
 
         // The timer is held until the scan is stored, so a concurrent scan sees this one.
@@ -293,6 +298,7 @@ impl Vigil {
     ///
     /// Storage errors only: a panic needs no shift, no fix and no enrollment.
     pub fn raise_panic(&self) -> Result<Record> {
+        self.store().ensure_not_wiped()?;
         Ok(self.raise_alert(AlertKind::Panic)?.0)
     }
 

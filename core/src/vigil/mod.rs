@@ -4,6 +4,7 @@ mod alert_cancel;
 mod alert_lane;
 mod at_rest;
 mod capture;
+mod commands;
 mod config;
 mod device_key;
 mod evidence;
@@ -32,6 +33,7 @@ use crate::store::{QuarantinedDatabase, Store};
 use crate::sync::SyncClient;
 use crate::time::{BootClock, MonotonicClock};
 
+pub use commands::REMOTE_WIPE_FLUSH_BUDGET;
 pub use capture::{
     CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
     PanicOutcome,
@@ -93,7 +95,8 @@ impl Vigil {
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for an invalid configuration; storage errors as
-    /// [`Store::open_with_key`].
+    /// [`Store::open_with_key`]; [`Error::Wiped`] once, when it finishes a remote wipe that
+    /// a restart interrupted (the next open starts a fresh device).
     pub fn open(path: impl AsRef<Path>, config: Config) -> Result<Self> {
         Self::open_with_clock(path, config, Arc::new(SystemClock))
     }
@@ -136,6 +139,7 @@ impl Vigil {
             None => at_rest::key_file_kek(path.as_ref())?,
         };
         let (store, quarantined) = Store::open_or_quarantine(path, kek, clock.now_ms())?;
+        Self::finish_interrupted_wipe(&store)?;
         let signing_key = Arc::new(device_key::load_or_create(&store)?);
         store.set_signing_key(signing_key.clone());
         at_rest::purge_at_open(&store, &config, clock.now_ms());

@@ -17,7 +17,7 @@ const ASSIGNMENTS_CURSOR: &str = crate::store::ASSIGNMENTS_CURSOR;
 
 /// Largest push body the client builds, in bytes of JSON. The reference server accepts
 /// 4 MiB; a smaller batch keeps one lost request cheap on a mobile link.
-const MAX_BATCH_BYTES: usize = 1024 * 1024;
+pub(super) const MAX_BATCH_BYTES: usize = 1024 * 1024;
 
 /// Longest wait between two retries of a sync step.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
@@ -111,6 +111,12 @@ impl Vigil {
         if !is_past(deadline) {
             summary.sites_received =
                 self.retrying(deadline, || self.pull_assignments(&token)).await?;
+        }
+
+        if !is_past(deadline)
+            && let Some(seq) = self.retrying(deadline, || self.pull_commands(&token)).await?
+        {
+            self.run_remote_wipe(&token, seq, deadline, &mut summary).await?;
         }
 
         loop {
@@ -224,7 +230,7 @@ impl Vigil {
     }
 
     /// Pushes one batch and applies the reply. Returns the acknowledged and rejected counts.
-    async fn push_batch(&self, token: &str, batch: &[QueuedRecord]) -> Result<(u64, u64)> {
+    pub(super) async fn push_batch(&self, token: &str, batch: &[QueuedRecord]) -> Result<(u64, u64)> {
         let ids: Vec<_> = batch.iter().map(|record| record.id).collect();
         let sent_ids = ids.clone();
         self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;
@@ -273,7 +279,7 @@ impl Vigil {
     /// `Retry-After`. A wait that would pass `deadline` or [`MAX_RETRY_DELAY`] is not
     /// started: the step's error is returned and the records stay queued. A network-change
     /// hint ([`Vigil::network_changed`]) ends a wait at once and resets the backoff.
-    async fn retrying<T, F: Future<Output = Result<T>>>(
+    pub(super) async fn retrying<T, F: Future<Output = Result<T>>>(
         &self,
         deadline: Option<Instant>,
         step: impl Fn() -> F,

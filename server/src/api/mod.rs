@@ -4,6 +4,7 @@
 
 mod assignments;
 mod auth;
+mod commands;
 mod compression;
 mod enroll;
 mod error;
@@ -69,6 +70,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/operator/devices", get(operator::devices))
         .route("/v1/operator/devices/{id}/chain", get(evidence::chain))
         .route("/v1/operator/devices/{id}/export", get(evidence::export))
+        .route("/v1/commands", get(commands::pull))
+        .route("/v1/commands/ack", post(commands::acknowledge))
+        .route(
+            "/v1/operator/devices/{id}/commands",
+            post(commands::queue).get(commands::list),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -5,6 +5,7 @@
 //! disk syncs never stall the async worker threads.
 
 pub(crate) mod chain;
+pub(crate) mod commands;
 pub(crate) mod devices;
 pub(crate) mod records;
 pub(crate) mod schema;

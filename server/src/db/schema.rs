@@ -100,6 +100,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         detected_at_ms INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX chain_faults_by_device ON chain_faults (device_id, id);",
+    // Commands queued by operators for one enrollment of a device (`enrollment` is the
+    // device's token selector when the command was queued), pulled by cursor (`seq`).
+    "CREATE TABLE commands (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        device_id TEXT NOT NULL REFERENCES devices (device_id),
+        enrollment TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        queued_at_ms INTEGER NOT NULL,
+        acknowledged_at_ms INTEGER
+    ) STRICT;
+    CREATE INDEX commands_by_device ON commands (device_id, seq);",
 ];
 
 /// Returns the schema version this build creates.
