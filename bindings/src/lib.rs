@@ -13,6 +13,7 @@ mod schedule;
 mod storage;
 mod time;
 mod types;
+mod wipe;
 
 use std::sync::{Arc, OnceLock};
 

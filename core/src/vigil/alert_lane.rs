@@ -128,6 +128,7 @@ impl Vigil {
     ///
     /// Storage errors only: an alert needs no shift, no fix and no enrollment.
     pub fn raise_alert(&self, kind: AlertKind) -> Result<(Record, AlertStatus)> {
+        self.store().ensure_not_wiped()?;
         // An alert must be stored even if the shift lookup fails, so that error is ignored.
         let shift_id = self.active_shift_id().ok().flatten();
         let body = RecordBody::Panic { alert: kind };

@@ -219,3 +219,5 @@ mod signed_tests;
 mod tests;
 #[cfg(test)]
 mod tour_tests;
+#[cfg(test)]
+mod wipe_tests;
