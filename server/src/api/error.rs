@@ -71,6 +71,17 @@ impl ApiError {
         self.status
     }
 
+    /// Creates a `409 revision_conflict` error: the object changed since the revision the
+    /// request names. `message` must be safe to log.
+    pub(crate) fn revision_conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "revision_conflict", message)
+    }
+
+    /// Creates a `428 precondition_required` error for a change sent without `If-Match`.
+    pub(crate) fn precondition_required(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PRECONDITION_REQUIRED, "precondition_required", message)
+    }
+
     /// Creates the `404 not_found` error for an unknown path.
     pub(crate) fn not_found() -> Self {
         Self::new(

@@ -12,6 +12,7 @@ mod evidence;
 mod heartbeat;
 mod operator;
 mod records;
+mod sites;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -72,6 +73,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/operator/devices/{id}/export", get(evidence::export))
         .route("/v1/commands", get(commands::pull))
         .route("/v1/commands/ack", post(commands::acknowledge))
+        .route("/v1/operator/sites/{id}", get(sites::get).put(sites::put))
         .route(
             "/v1/operator/devices/{id}/commands",
             post(commands::queue).get(commands::list),

@@ -31,7 +31,7 @@ pub(crate) fn upsert_all(
 
 /// Stores `site` under a new change counter unless the stored copy is the same. Returns
 /// whether it was stored.
-fn upsert(transaction: &Transaction<'_>, site: &Site) -> Result<bool, ServerError> {
+pub(crate) fn upsert(transaction: &Transaction<'_>, site: &Site) -> Result<bool, ServerError> {
     let stored: Option<String> = transaction
         .query_row("SELECT content FROM sites WHERE site_id = ?1", [&site.id], |row| row.get(0))
         .optional()?;
