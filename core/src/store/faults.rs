@@ -65,3 +65,48 @@ fn full_disk_is_typed_and_stores_nothing_half() {
         store.lock().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
     assert_eq!(integrity, "ok");
 }
+
+/// An I/O error, not a full disk: the WAL file's name is taken by a directory while the
+/// store is paused, so SQLite cannot open it when the store resumes.
+#[test]
+fn unopenable_wal_is_typed_and_loses_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("device.db");
+    let store = Store::open(&path).unwrap();
+    let stored = store.append((0..3).map(|index| incident(format!("report {index}"))).collect());
+    assert_eq!(stored.unwrap().len(), 3);
+    store.pause().unwrap();
+    let wal = folder.path().join("device.db-wal");
+    std::fs::create_dir(&wal).unwrap();
+
+    let error = store.resume().unwrap_err();
+
+    assert!(matches!(error, Error::Storage(_)), "{error:?}");
+    assert!(store.is_paused(), "a failed resume leaves the store paused");
+    assert!(matches!(store.ensure_open(), Err(Error::InvalidState(_))));
+
+    // The fault is repaired: every record is there and the file is sound.
+    std::fs::remove_dir(&wal).unwrap();
+    store.resume().unwrap();
+    let counts = store.sync_counts().unwrap();
+    assert_eq!(counts.captured, 3);
+    assert_eq!(counts.pending, 3);
+    let integrity: String =
+        store.lock().query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    assert_eq!(integrity, "ok");
+}
+
+/// A database path that is a directory fails to open with a typed error and is left as
+/// it is.
+#[test]
+fn directory_in_place_of_database_is_typed() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("device.db");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("kept.txt"), b"not Vigil's").unwrap();
+
+    let error = Store::open(&path).unwrap_err();
+
+    assert!(matches!(error, Error::Storage(_)), "{error:?}");
+    assert!(path.join("kept.txt").exists());
+}
