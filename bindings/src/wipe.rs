@@ -14,8 +14,9 @@ impl Vigil {
     ///
     /// # Errors
     ///
-    /// `InvalidState` if an alert is undelivered and `force` is false, or if a file could
-    /// not be deleted (call again); `Wiped` if the data is already gone.
+    /// `InvalidState` if an alert is undelivered and `force` is false. `InvalidState` also
+    /// if a file could not be deleted, and then calling again retries. `Wiped` if the data
+    /// is already gone.
     ///
     /// # Cancel safety
     ///

@@ -1,4 +1,4 @@
-//! What an SOC operator queues for a device from the server machine.
+//! Commands an SOC operator queues for a device from the server machine.
 
 use std::path::Path;
 

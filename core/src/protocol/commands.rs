@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// What a command asks the device to do.
+/// The action a command requests from the device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CommandKind {
@@ -29,7 +29,7 @@ pub struct DeviceCommand {
     /// Increases with every command the server queues; the device applies commands in this
     /// order and sends the highest applied as its cursor.
     pub seq: i64,
-    /// What to do.
+    /// The action.
     pub kind: CommandKind,
     /// When the operator queued it, by the server's clock.
     pub queued_at_ms: i64,

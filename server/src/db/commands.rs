@@ -17,7 +17,7 @@ pub struct QueuedCommand {
     pub seq: i64,
     /// The device the command is for.
     pub device_id: String,
-    /// What the command asks, such as `wipe`.
+    /// The command's action, such as `wipe`.
     pub kind: String,
     /// When it was queued, by the server's clock.
     pub queued_at_ms: i64,
