@@ -5,6 +5,7 @@
 //! task. A panic inside Vigil reaches the app as an error, never as a crash.
 
 mod alerts;
+mod boot_clock;
 mod error;
 mod keys;
 mod lifecycle;
@@ -21,6 +22,7 @@ use tokio::runtime::Runtime;
 use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
+pub use boot_clock::{BootClockReading, BootClockSource};
 pub use error::VigilError;
 pub use keys::{KeyStore, KeyStoreError, passphrase_key_store};
 pub use lone_worker::{

@@ -7,11 +7,10 @@ use super::ClockReading;
 /// A monotonic clock that keeps counting while the device sleeps, and the id of the
 /// current boot.
 ///
-/// [`BootClock`] reads them on Linux and Android. On iOS the app is meant to provide them
-/// (`mach_continuous_time` and the kernel boot time).
-///
-/// NOTE: the bindings do not yet let an app pass its own clock, so on iOS records carry
-/// no reading and their times are not corrected.
+/// [`BootClock`] reads them on Linux and Android. On iOS the app provides them
+/// (`mach_continuous_time` and the kernel boot time) through the bindings'
+/// `Vigil.openWithBootClock`; opened with `Vigil.open`, an iOS device's records carry no
+/// reading and their times are not corrected.
 pub trait MonotonicClock: Send + Sync {
     /// Returns the boot id and the milliseconds since boot, or `None` when the platform
     /// cannot tell.
