@@ -9,8 +9,8 @@ use super::ClockReading;
 ///
 /// [`BootClock`] reads them on Linux and Android. On iOS the app provides them
 /// (`mach_continuous_time` and the kernel boot time) through the bindings'
-/// `Vigil.openWithBootClock`; opened with `Vigil.open`, an iOS device's records carry no
-/// reading and their times are not corrected.
+/// `Vigil.openWithBootClock`. An iOS device opened with `Vigil.open` has no reading, so its
+/// records' times are not corrected.
 pub trait MonotonicClock: Send + Sync {
     /// Returns the boot id and the milliseconds since boot, or `None` when the platform
     /// cannot tell.
