@@ -51,7 +51,16 @@ impl Vigil {
     /// the caller then runs [`Vigil::run_remote_wipe`].
     pub(super) async fn pull_commands(&self, token: &str) -> Result<Option<i64>> {
         let cursor = self.blocking(|vigil| vigil.store().commands_cursor()).await?;
-        let reply = self.inner.client.commands(token, cursor).await?;
+        let reply = match self.inner.client.commands(token, cursor).await {
+            Ok(reply) => reply,
+            // A server older than the commands endpoint has no commands to send, and its
+            // sync must keep working.
+            Err(Error::Server { status: 404, .. }) => {
+                tracing::debug!("the server has no commands endpoint");
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
 
         let mut applied = None;
         for command in reply.commands.into_iter().filter(|command| command.seq > cursor) {
