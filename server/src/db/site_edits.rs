@@ -1,5 +1,8 @@
 //! Conditional edits of one site by an operator: the edit names the revision it was made
 //! from, and a site changed since then is a conflict, never a silent overwrite.
+//!
+//! NOTE: `ServerConfig::sites` is stored unconditionally at every start, so restarting the
+//! server with a site list that differs from an operator's edit replaces that edit.
 
 use rusqlite::{Connection, OptionalExtension};
 use vigil_core::model::Site;
