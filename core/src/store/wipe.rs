@@ -14,8 +14,8 @@ pub const ATTACHMENTS_FOLDER: &str = "attachments";
 
 impl Store {
     /// Closes the database and deletes it with its `-wal`, `-shm` and `-journal` files,
-    /// the files of databases moved aside as corrupt, and the [`ATTACHMENTS_FOLDER`] next
-    /// to it. Every later call fails with [`Error::Wiped`]. Wiping twice is harmless.
+    /// its `.key` file, the files of databases moved aside as corrupt, and the
+    /// [`ATTACHMENTS_FOLDER`] next to it. Every later call fails with [`Error::Wiped`]. Wiping twice is harmless.
     ///
     /// The device's signing key and every other secret the store keeps go with the file.
     ///
@@ -89,7 +89,8 @@ fn files_to_wipe(database: &Path) -> Result<Vec<PathBuf>> {
 
     let mut paths = Vec::new();
     for database in databases {
-        for suffix in ["-wal", "-shm", "-journal"] {
+        // `.key` is the key file of `Vigil::open` when the app supplies no platform key.
+        for suffix in ["-wal", "-shm", "-journal", ".key"] {
             let mut name = database.as_os_str().to_owned();
             name.push(suffix);
             paths.push(PathBuf::from(name));
@@ -131,13 +132,15 @@ mod tests {
         std::fs::write(attachments.join("photo.bin"), b"photo").unwrap();
         let corrupt = folder.path().join("device.db.corrupt-1700000000000");
         std::fs::write(&corrupt, b"old data").unwrap();
+        let key_file = folder.path().join("device.db.key");
+        std::fs::write(&key_file, b"wrapped key").unwrap();
         let unrelated = folder.path().join("settings.json");
         std::fs::write(&unrelated, b"{}").unwrap();
 
         store.wipe().unwrap();
         store.wipe().unwrap();
 
-        for gone in [&path, &attachments, &corrupt] {
+        for gone in [&path, &attachments, &corrupt, &key_file] {
             assert!(!gone.exists(), "{} is still there", gone.display());
         }
         assert!(!folder.path().join("device.db-wal").exists());

@@ -14,8 +14,8 @@ pub const REMOTE_WIPE_FLUSH_BUDGET: Duration = Duration::from_secs(10);
 
 impl Vigil {
     /// Deletes the device's local data: the database with every record, the outbox, the
-    /// sync token and the device's signing key, its WAL, databases moved aside as corrupt,
-    /// and the attachments folder next to the database. Every later call on this `Vigil`
+    /// sync token and the device's signing key, its WAL, its `.key` file, databases moved
+    /// aside as corrupt, and the attachments folder next to the database. Every later call on this `Vigil`
     /// (and its clones) fails with [`Error::Wiped`]; opening the path again starts a fresh
     /// device that enrolls again.
     ///

@@ -31,6 +31,7 @@ fn wipe_refuses_undelivered_panic_unless_forced() {
     vigil.wipe(true).unwrap();
 
     assert!(!folder.path().join("device.db").exists());
+    assert!(!folder.path().join("device.db.key").exists(), "the key file went too");
     assert!(matches!(vigil.log_incident(incident()), Err(Error::Wiped)));
     assert!(matches!(vigil.wipe(true), Err(Error::Wiped)));
 }
