@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::keys::{KeyStore, PlatformKek};
 use crate::{Vigil, VigilConfig, VigilError, runtime};
 
 /// One reading of the phone's monotonic clock.
@@ -39,22 +40,28 @@ impl vigil_core::time::MonotonicClock for ForeignBootClock {
 
 #[uniffi::export]
 impl Vigil {
-    /// Opens (or creates) the device store at `path`, as `open`, with the app's monotonic
-    /// clock in place of the library's own. Every record then carries the app's reading,
-    /// from which its capture time is corrected against the SOC's clock.
+    /// Opens (or creates) the device store at `path`, as `open` with the same `key_store`,
+    /// with the app's monotonic clock in place of the library's own. Every record then
+    /// carries the app's reading, from which its capture time is corrected against the
+    /// SOC's clock.
     ///
     /// # Errors
     ///
     /// As `open`.
-    #[uniffi::constructor]
+    #[uniffi::constructor(default(key_store = None))]
     pub fn open_with_boot_clock(
         path: String,
         config: VigilConfig,
         clock: Arc<dyn BootClockSource>,
+        key_store: Option<Arc<dyn KeyStore>>,
     ) -> Result<Arc<Self>, VigilError> {
+        let mut config: vigil_core::Config = config.into();
+        config.key_encryption_key = key_store.map(|store| {
+            Arc::new(PlatformKek(store)) as Arc<dyn vigil_core::crypto::KeyEncryptionKey>
+        });
         let core = vigil_core::Vigil::open_with_clocks(
             path,
-            config.into(),
+            config,
             Arc::new(vigil_core::SystemClock),
             Arc::new(ForeignBootClock(clock)),
         )?;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use vigil_core::model::{Incident, Severity};
+use vigil_core::crypto::KeyFileKek;
 use vigil_core::protocol::CommandKind;
 use vigil_core::store::Store;
 use vigil_core::{Config, Error, ManualClock, Vigil};
@@ -69,7 +70,7 @@ async fn remote_wipe_sends_outbox_then_wipes() {
     assert!(matches!(result, Err(Error::Wiped)), "{result:?}");
     let on_server = server.store().unwrap().records_for_device(DEVICE).unwrap();
     assert_eq!(on_server.len(), 3, "every incident queued before the wipe reached the SOC");
-    for gone in ["device.db", "device.db-wal", "device.db-shm", "attachments"] {
+    for gone in ["device.db", "device.db-wal", "device.db-shm", "device.db.key", "attachments"] {
         assert!(!device_folder.path().join(gone).exists(), "{gone} survived the wipe");
     }
     assert_eq!(server_commands(&server), [(1, true)], "the device acknowledged the wipe");
@@ -93,8 +94,11 @@ async fn remote_wipe_applies_once_across_restart() {
     let path = device_folder.path().join("device.db");
 
     // A crash right after the wipe was accepted: the cursor and the pending mark are
-    // durable, the files are still there.
-    let store = Store::open(&path).unwrap();
+    // durable, the files are still there. The store is opened with the key file the
+    // device created.
+    drop(open_device(device_folder.path(), &server.url()).unwrap());
+    let kek = KeyFileKek::open_or_create(device_folder.path().join("device.db.key")).unwrap();
+    let store = Store::open_with_key(&path, Arc::new(kek)).unwrap();
     store.accept_wipe(1).unwrap();
     drop(store);
 
