@@ -7,7 +7,7 @@ use std::io::Write;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use support::{TestServer, incident, record};
-use vigil_core::protocol::{PushRequest, PushResponse};
+use vigil_core::protocol::PushResponse;
 use vigil_server::MAX_BODY_BYTES;
 
 fn gzip(body: &[u8]) -> Vec<u8> {
@@ -44,7 +44,7 @@ async fn gzip_push_is_stored() {
     let token = test.client.enroll("phone-1").await;
     let records: Vec<_> =
         (1..=20).map(|seq| record("phone-1", seq, incident("Door open at the loading bay"))).collect();
-    let json = serde_json::to_vec(&PushRequest { records: records.clone() }).unwrap();
+    let json = serde_json::to_vec(&test.client.push_request(&records)).unwrap();
 
     let (status, body) = post_encoded(&test, &token, "gzip", gzip(&json)).await;
 
