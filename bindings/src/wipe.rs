@@ -7,8 +7,8 @@ impl Vigil {
     /// Deletes the device's local data: every record, the outbox, the sync token, the
     /// device's signing key, the database's WAL, databases moved aside as corrupt, and the
     /// `attachments` folder next to the database. Unsent records are lost. Afterwards every
-    /// method of this object fails with `Wiped`; opening the path again starts a fresh
-    /// device that enrolls again. The key in the platform keystore is the app's to delete.
+    /// method of this object fails with `Wiped`. Opening the path again starts a fresh
+    /// installation, which must enroll under a new device id. The key in the platform keystore is the app's to delete.
     ///
     /// A panic alert the SOC has not confirmed makes the wipe fail unless `force` is true.
     ///

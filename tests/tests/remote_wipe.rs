@@ -17,6 +17,12 @@ const DEVICE: &str = "device-wipe";
 async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
+        sealing_key: Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
+        ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
@@ -26,7 +32,11 @@ async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
 }
 
 fn open_device(folder: &std::path::Path, url: &str) -> Result<Vigil, Error> {
-    let mut config = Config::new(DEVICE, "guard-wipe", url, CODE);
+    open_device_as(DEVICE, folder, url)
+}
+
+fn open_device_as(device_id: &str, folder: &std::path::Path, url: &str) -> Result<Vigil, Error> {
+    let mut config = Config::new(device_id, "guard-wipe", url, CODE);
     config.retry_base_delay_ms = 10;
     config.sync_attempts = 2;
     Vigil::open_with_clock(folder.join("device.db"), config, Arc::new(ManualClock::new(T0)))
@@ -78,9 +88,10 @@ async fn remote_wipe_sends_outbox_then_wipes() {
     assert!(matches!(device.raise_panic(), Err(Error::Wiped)));
     assert!(matches!(device.sync_now().await, Err(Error::Wiped)));
 
-    // A fresh device on the same path enrolls again and does not receive the old wipe.
+    // A fresh installation on the same path has a new signing key, so it enrolls under a
+    // new device id, and the old device's wipe is not applied to it.
     drop(device);
-    let fresh = open_device(device_folder.path(), &server.url()).unwrap();
+    let fresh = open_device_as("device-wipe-2", device_folder.path(), &server.url()).unwrap();
     let summary = fresh.sync_now().await.unwrap();
     assert_eq!(summary.counts.captured, summary.acknowledged);
     assert!(device_folder.path().join("device.db").exists());

@@ -31,6 +31,12 @@ fn site() -> Site {
 async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
+        sealing_key: Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
+        ),
         enrollment_code: CODE.into(),
         sites: vec![site()],
         tag_keys: Vec::new(),

@@ -16,8 +16,8 @@ impl Vigil {
     /// Deletes the device's local data: the database with every record, the outbox, the
     /// sync token and the device's signing key, its WAL, its `.key` file, databases moved
     /// aside as corrupt, and the attachments folder next to the database. Every later call on this `Vigil`
-    /// (and its clones) fails with [`Error::Wiped`]; opening the path again starts a fresh
-    /// device that enrolls again.
+    /// (and its clones) fails with [`Error::Wiped`]. Opening the path again starts a fresh
+    /// installation, which enrolls under a new device id.
     ///
     /// Records still in the outbox are lost with the rest. A panic alert the SOC has not
     /// confirmed makes the wipe fail unless `force` is true, because an undelivered alert
