@@ -54,7 +54,11 @@ impl SmsFallback {
             let id = record.id;
             let due = *self.due.entry(id).or_insert_with(|| {
                 let raised = SavedMoment::of_record(record.captured_at_ms, record.clock.as_ref());
-                let since_raise = Duration::from_millis(vigil.elapsed_since(&raised));
+                // Both clock readings are whole milliseconds. Their difference can
+                // overstate the time since the raise by up to 1 ms, so count 1 ms less:
+                // the SMS is then never asked for before its delay.
+                let since_raise =
+                    Duration::from_millis(vigil.elapsed_since(&raised).saturating_sub(1));
                 now + delay.saturating_sub(since_raise)
             });
             if self.requested.contains(&id) {
