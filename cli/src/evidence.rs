@@ -115,6 +115,8 @@ pub async fn export(
         .pop_if_empty()
         .extend(["v1", "operator", "devices", device_id, "export"]);
 
+    // reqwest is built without a default TLS provider; install the core's ring provider.
+    vigil_core::sync::install_default_crypto_provider();
     let response = reqwest::Client::new()
         .get(url)
         .bearer_auth(operator_token)
