@@ -179,8 +179,10 @@ async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
@@ -194,6 +196,7 @@ async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
 
 /// Times `count` GET /v1/health requests on one kept-alive client, in milliseconds.
 async fn bare_round_trips(url: &str, count: usize) -> Vec<f64> {
+    vigil_core::sync::install_default_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -44,6 +44,15 @@ pub enum VigilError {
         /// The network error.
         detail: String,
     },
+    /// The SOC server's TLS certificate was rejected: not signed by a trusted CA, expired,
+    /// for another host, or matching none of `VigilConfig.spki_pins`. Waiting does not fix
+    /// it, so it is not retried: show it, because it is a configuration error or an
+    /// interception attempt. Everything stays queued.
+    #[error("server certificate rejected: {detail}")]
+    UntrustedServer {
+        /// The reason the certificate was rejected.
+        detail: String,
+    },
     /// The SOC server replied with an error or an unreadable reply; everything stays
     /// queued.
     #[error("server error (HTTP {status}): {detail}")]
@@ -89,6 +98,10 @@ impl From<vigil_core::Error> for VigilError {
             Error::Locked(detail) => VigilError::Locked { detail },
             Error::Wiped => VigilError::Wiped,
             Error::Offline(message) => VigilError::Offline { detail: message },
+            Error::UntrustedServer(reason) => {
+                tracing::warn!(%reason, "the SOC server's certificate was rejected");
+                VigilError::UntrustedServer { detail: reason }
+            }
             Error::Server { status, message, .. } => VigilError::Server { status, detail: message },
         }
     }

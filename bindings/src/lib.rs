@@ -51,6 +51,18 @@ pub fn checkin_reason_text(reason: CheckinReason, language_tag: String) -> Strin
     vigil_core::wording::reason_text(&reason.code, &params, language)
 }
 
+/// Returns the SPKI pins of the certificates in a PEM text, in file order: the standard
+/// base64 SHA-256 of each certificate's SubjectPublicKeyInfo, the form
+/// `VigilConfig.spki_pins` takes.
+///
+/// # Errors
+///
+/// `InvalidInput` if the text contains no certificate or an invalid one.
+#[uniffi::export]
+pub fn spki_pins_from_pem(pem: String) -> Result<Vec<String>, VigilError> {
+    Ok(vigil_core::sync::spki_pins_from_pem(&pem)?)
+}
+
 /// Simplifies a track for upload with the Ramer–Douglas–Peucker algorithm: no original
 /// point is farther than `tolerance_m` metres from the result. Non-finite points are
 /// dropped; an empty track gives an empty result.
@@ -71,6 +83,16 @@ pub struct VigilConfig {
     pub server_url: String,
     /// The code the SOC issued to enroll this device.
     pub enrollment_code: String,
+    /// SHA-256 hashes of the SOC certificates' SubjectPublicKeyInfo, in standard base64
+    /// (44 characters), usually a primary and a backup. When set, the server's chain must
+    /// both validate and contain a pinned key, and `server_url` must be https. Empty turns
+    /// pinning off. [`spki_pins_from_pem`] computes them from a certificate.
+    #[uniffi(default = [])]
+    pub spki_pins: Vec<String>,
+    /// PEM certificates of the CAs to trust in place of the built-in Mozilla roots, for
+    /// private deployments and tests; `null` trusts the built-in roots.
+    #[uniffi(default = None)]
+    pub ca_certificates_pem: Option<String>,
     /// Oldest age of a fix attached to an event, in milliseconds; older means "no fix".
     #[uniffi(default = 30000)]
     pub max_fix_age_ms: i64,
@@ -132,6 +154,10 @@ impl From<VigilConfig> for vigil_core::Config {
             config.server_url,
             config.enrollment_code,
         );
+        core.tls = vigil_core::sync::TlsSettings {
+            spki_pins: config.spki_pins,
+            ca_certificates_pem: config.ca_certificates_pem,
+        };
         core.max_fix_age_ms = config.max_fix_age_ms;
         core.sync_attempts = config.sync_attempts;
         core.retry_base_delay_ms = config.retry_base_delay_ms;
@@ -577,7 +603,9 @@ impl Vigil {
     ///
     /// # Errors
     ///
-    /// `Offline` or `Server` when the SOC stays unreachable or failing; nothing is lost.
+    /// `Offline` or `Server` when the SOC stays unreachable or failing, and
+    /// `UntrustedServer` at once, without retries, when its TLS certificate is rejected;
+    /// nothing is lost.
     ///
     /// # Cancel safety
     ///

@@ -14,8 +14,9 @@ impl Vigil {
     ///
     /// # Errors
     ///
-    /// `Offline` or `Server` when a step fails and no budget is left to retry it; nothing
-    /// is lost.
+    /// `Offline` or `Server` when a step fails and no budget is left to retry it, and
+    /// `UntrustedServer` at once when the SOC's TLS certificate is rejected; nothing is
+    /// lost.
     ///
     /// # Cancel safety
     ///

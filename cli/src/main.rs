@@ -21,6 +21,7 @@ mod report;
 mod serve;
 mod site;
 mod tag_key;
+mod tls;
 mod tracks;
 
 use std::io::IsTerminal as _;
@@ -111,7 +112,18 @@ enum Command {
         /// without it. Prefer the environment variable, as for the enrollment code.
         #[arg(long, value_name = "TOKEN", env = "VIGIL_OPERATOR_TOKEN", hide_env_values = true)]
         operator_token: Option<String>,
+        /// A PEM file with the server's TLS certificate chain, the server's certificate
+        /// first. With `--tls-key`, the server serves HTTPS; without, it serves plain HTTP
+        /// and only on a loopback address.
+        #[arg(long, value_name = "FILE.pem", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// A PEM file with the private key of `--tls-cert` (PKCS #8, PKCS #1 or SEC1).
+        #[arg(long, value_name = "FILE.pem", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
+    /// Generate development TLS certificates and print SPKI pins for devices.
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Create the SOC's Ed25519 keys for signed checkpoint tags, and sign tags.
     #[command(subcommand)]
     TagKey(TagKeyCommand),
@@ -185,6 +197,27 @@ enum Command {
         database: PathBuf,
         /// The SMS text as received, starting with VG1.
         text: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Write a new development CA and a server certificate it signs to a folder
+    /// (ca.pem, server-chain.pem, server-key.pem), and print their SPKI pins. Not for
+    /// production: the CA key is discarded, so the certificate cannot be renewed.
+    DevCert {
+        /// The folder to write to; existing files are never overwritten.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A host name or IP address the certificate is valid for. Repeat for several.
+        #[arg(long = "name", value_name = "HOST", default_values = ["localhost", "127.0.0.1"])]
+        names: Vec<String>,
+    },
+    /// Print the SPKI pin of every certificate in a PEM file, one a line, for a device's
+    /// `spki_pins`.
+    Pin {
+        /// The PEM certificate file.
+        certificate: PathBuf,
     },
 }
 
@@ -283,6 +316,7 @@ fn main() -> ExitCode {
         Command::Replay { .. } => "warn",
         Command::Demo { .. } => "error",
         Command::TagKey(_) => "warn",
+        Command::Tls(_) => "warn",
         Command::Alerts { .. } => "warn",
         Command::SmsVerify { .. } => "warn",
         Command::Devices { .. } => "warn",
@@ -341,6 +375,8 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             perimeter_id,
             tag_key,
             operator_token,
+            tls_cert,
+            tls_key,
         } => {
             let options = serve::ServeOptions {
                 listen,
@@ -350,11 +386,24 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 perimeter_id,
                 tag_keys: tag_key,
                 operator_token,
+                tls: tls_cert.zip(tls_key),
             };
             runtime()?.block_on(serve::run(options))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::TagKey(command) => run_tag_key(command),
+        Command::Tls(TlsCommand::DevCert { out, names }) => {
+            for pin in tls::dev_cert(&out, &names)? {
+                println!("{pin}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tls(TlsCommand::Pin { certificate }) => {
+            for pin in tls::pins(&certificate)? {
+                println!("{pin}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Alerts { action: AlertsAction::List { database, all, json } } => {
             let alerts = alerts::list(&database, all)?;
             print(&alerts, json, || alerts::to_text(&alerts))?;

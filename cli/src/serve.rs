@@ -25,14 +25,18 @@ pub struct ServeOptions {
     pub tag_keys: Vec<TagKey>,
     /// The operator endpoints' bearer token; `None` turns them off.
     pub operator_token: Option<String>,
+    /// The PEM certificate chain and private key files to serve HTTPS with; `None` serves
+    /// plain HTTP on loopback only.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Runs the server until Ctrl-C.
 ///
 /// # Errors
 ///
-/// [`CliError::Input`] for an invalid site file; [`CliError::Server`] when the server
-/// cannot start (for example the address is in use) or fails while running.
+/// [`CliError::Input`] for an invalid site file; [`CliError::Server`] for an unusable TLS
+/// certificate or key, and when the server cannot start (for example the address is in
+/// use) or fails while running.
 pub async fn run(options: ServeOptions) -> Result<(), CliError> {
     let sites = match &options.site {
         Some(path) => vec![crate::site::load(path, options.perimeter_id.as_deref())?],
@@ -56,5 +60,12 @@ pub async fn run(options: ServeOptions) -> Result<(), CliError> {
         tag_keys: options.tag_keys,
         operator_token: options.operator_token,
     };
-    vigil_server::serve(config, options.listen).await.context("running the server")
+    let tls = match &options.tls {
+        Some((certificate, key)) => Some(
+            vigil_server::ServerTls::from_pem_files(certificate, key)
+                .context("loading the TLS certificate")?,
+        ),
+        None => None,
+    };
+    vigil_server::serve_with_tls(config, options.listen, tls).await.context("running the server")
 }

@@ -41,6 +41,13 @@ pub enum Error {
     #[error("server unreachable: {0}")]
     Offline(String),
 
+    /// The server's TLS certificate was rejected: it is not signed by a trusted CA, is
+    /// expired or for another host, or matches none of the configured SPKI pins. This is a
+    /// configuration error or an interception attempt, so it is not retried; the app must
+    /// show it. Records stay queued.
+    #[error("server certificate rejected: {0}")]
+    UntrustedServer(String),
+
     /// The server answered with an error or with a reply that could not be understood;
     /// records stay queued.
     #[error("server error (HTTP {status}): {message}")]

@@ -11,13 +11,16 @@
 mod api;
 mod commands;
 mod db;
+mod dev_cert;
 mod error;
 mod operator;
+mod replay;
 mod run;
 mod sealing_key;
 mod sms;
 mod store;
 mod supervision;
+mod tls;
 mod token;
 
 use std::fmt;
@@ -31,13 +34,15 @@ use vigil_core::model::Site;
 pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
 pub use commands::queue_command;
 pub use db::commands::QueuedCommand;
+pub use dev_cert::{DevCertificate, generate_dev_certificate};
 pub use error::ServerError;
 pub use operator::acknowledge_alert;
-pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};
+pub use run::{RunningServer, SHUTDOWN_GRACE, serve, serve_with_tls, start, start_with_tls};
 pub use sealing_key::{load_or_create_sealing_key, sealing_key_path};
 pub use sms::VerifiedSms;
 pub use store::{DuplicateSeq, RecordTime, ServerStore, StoredAlert};
 pub use supervision::{DEFAULT_SILENT_AFTER_MS, DeviceHeartbeat};
+pub use tls::ServerTls;
 
 /// The settings of a server.
 #[derive(Clone)]

@@ -16,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::db::{Database, sites};
 use crate::error::ServerError;
 use crate::store::ServerStore;
+use crate::tls::{ServerTls, TlsListener};
 
 /// The time [`RunningServer::shutdown`] waits for open requests before it drops their
 /// connections.
@@ -29,6 +30,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub struct RunningServer {
     addr: SocketAddr,
     database: PathBuf,
+    /// Whether the server speaks TLS, which makes its URL `https`.
+    tls: bool,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -39,10 +42,11 @@ impl RunningServer {
         self.addr
     }
 
-    /// Returns the base URL of the server, such as `http://127.0.0.1:8080`, without a
-    /// trailing slash.
+    /// Returns the base URL of the server, such as `http://127.0.0.1:8080` or
+    /// `https://127.0.0.1:8443`, without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Returns the path of the database file.
@@ -107,7 +111,24 @@ impl RunningServer {
 /// [`ServerError::Bind`] if the address cannot be bound, and the database errors of
 /// [`ServerError`] if the database cannot be opened or upgraded.
 pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServer, ServerError> {
+    start_with_tls(config, addr, None).await
+}
+
+/// Works as [`start`], and serves HTTPS with `tls` when it is set. Without TLS the server
+/// only listens on a loopback address, because device tokens would otherwise cross the
+/// network in clear.
+///
+/// # Errors
+///
+/// As [`start`], and [`ServerError::InvalidConfig`] for plain HTTP on an address that is
+/// not loopback.
+pub async fn start_with_tls(
+    config: ServerConfig,
+    addr: SocketAddr,
+    tls: Option<ServerTls>,
+) -> Result<RunningServer, ServerError> {
     validate(&config)?;
+    check_plain_http(addr, tls.is_some())?;
 
     let database = open_database(config.database.clone(), config.sites).await?;
     let listener =
@@ -120,16 +141,44 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
         tag_keys: Arc::from(config.tag_keys),
         operator_token: config.operator_token.map(Arc::from),
         sealing_key: config.sealing_key,
+        nonces: Default::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {
-        // A dropped sender also stops the server.
+    // A dropped sender also stops the server.
+    let stopped = async {
         let _ = stopped.await;
-    });
-    let task = tokio::spawn(async move { server.await });
+    };
+    let router = api::router(state);
+    let task = match &tls {
+        Some(tls) => {
+            let listener = TlsListener::new(listener, tls);
+            let server = axum::serve(listener, router).with_graceful_shutdown(stopped);
+            tokio::spawn(async move { server.await })
+        }
+        None => {
+            let server = axum::serve(listener, router).with_graceful_shutdown(stopped);
+            tokio::spawn(async move { server.await })
+        }
+    };
 
-    tracing::info!(%addr, database = %config.database.display(), "vigil-server started");
-    Ok(RunningServer { addr, database: config.database, stop, task })
+    let tls = tls.is_some();
+    tracing::info!(%addr, tls, database = %config.database.display(), "vigil-server started");
+    Ok(RunningServer { addr, database: config.database, tls, stop, task })
+}
+
+/// Rejects plain HTTP on an address other hosts can reach, and warns about it on loopback.
+fn check_plain_http(addr: SocketAddr, tls: bool) -> Result<(), ServerError> {
+    if tls {
+        return Ok(());
+    }
+    if !addr.ip().is_loopback() {
+        return Err(ServerError::InvalidConfig(format!(
+            "plain HTTP on {addr} would send device tokens in clear; give a TLS certificate \
+             and key (vigil serve --tls-cert --tls-key) or listen on 127.0.0.1"
+        )));
+    }
+    tracing::warn!(%addr, "serving plain HTTP without TLS; use it only for local tests");
+    Ok(())
 }
 
 /// Runs the server until Ctrl-C or, on Unix, SIGTERM (what service managers and
@@ -140,7 +189,20 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
 /// The errors of [`start`] and [`RunningServer::shutdown`], and [`ServerError::Signal`] if
 /// the signal handlers cannot be installed (the server is then stopped at once).
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
-    let server = start(config, addr).await?;
+    serve_with_tls(config, addr, None).await
+}
+
+/// Works as [`serve`], and serves HTTPS with `tls` when it is set.
+///
+/// # Errors
+///
+/// As [`serve`] and [`start_with_tls`].
+pub async fn serve_with_tls(
+    config: ServerConfig,
+    addr: SocketAddr,
+    tls: Option<ServerTls>,
+) -> Result<(), ServerError> {
+    let server = start_with_tls(config, addr, tls).await?;
     tracing::info!(url = server.url(), "serving; press Ctrl-C to stop");
 
     let signal = stop_signal().await;

@@ -16,26 +16,17 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-/// Posts `body` to `/v1/records` with the given `Content-Encoding`. Returns the status and
-/// the JSON reply.
+/// Posts `wire` to `/v1/records` with the given `Content-Encoding`, signed over `decoded`.
+/// Returns the status and the JSON reply.
 async fn post_encoded(
     test: &TestServer,
     token: &str,
     encoding: &str,
-    body: Vec<u8>,
+    decoded: &[u8],
+    wire: Vec<u8>,
 ) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/records", test.server.url()))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("content-encoding", encoding)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.bytes().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap())
+    let reply = test.client.post_encoded("/v1/records", token, encoding, decoded, wire).await;
+    (reply.status, reply.body)
 }
 
 #[tokio::test]
@@ -46,7 +37,7 @@ async fn gzip_push_is_stored() {
         (1..=20).map(|seq| record("phone-1", seq, incident("Door open at the loading bay"))).collect();
     let json = serde_json::to_vec(&test.client.push_request(&records)).unwrap();
 
-    let (status, body) = post_encoded(&test, &token, "gzip", gzip(&json)).await;
+    let (status, body) = post_encoded(&test, &token, "gzip", &json, gzip(&json)).await;
 
     assert_eq!(status, 200, "{body}");
     let reply: PushResponse = serde_json::from_value(body).unwrap();
@@ -63,7 +54,7 @@ async fn gzip_bomb_is_413() {
     let bomb = gzip(&vec![b' '; 16 * MAX_BODY_BYTES]);
     assert!(bomb.len() < MAX_BODY_BYTES / 16);
 
-    let (status, body) = post_encoded(&test, &token, "gzip", bomb).await;
+    let (status, body) = post_encoded(&test, &token, "gzip", b"", bomb).await;
 
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
@@ -74,7 +65,7 @@ async fn invalid_gzip_is_400() {
     let test = TestServer::start(Vec::new()).await;
     let token = test.client.enroll("phone-1").await;
 
-    let (status, body) = post_encoded(&test, &token, "gzip", b"{\"records\":[]}".to_vec()).await;
+    let (status, body) = post_encoded(&test, &token, "gzip", b"", b"{\"records\":[]}".to_vec()).await;
 
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_request");
@@ -85,7 +76,7 @@ async fn unknown_encoding_is_415() {
     let test = TestServer::start(Vec::new()).await;
     let token = test.client.enroll("phone-1").await;
 
-    let (status, body) = post_encoded(&test, &token, "br", b"{\"records\":[]}".to_vec()).await;
+    let (status, body) = post_encoded(&test, &token, "br", b"", b"{\"records\":[]}".to_vec()).await;
 
     assert_eq!(status, 415, "{body}");
     assert_eq!(body["error"]["code"], "unsupported_encoding");

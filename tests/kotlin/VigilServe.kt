@@ -39,3 +39,50 @@ fun startVigilServe(folder: File, port: Int, enrollmentCode: String, vararg extr
     process.destroy()
     error("vigil serve did not answer on port $port within 20 s; its log: ${log.readText()}")
 }
+
+/**
+ * Writes a new development certificate into [folder] with `vigil tls dev-cert` and returns
+ * the folder, which then contains `ca.pem`, `server-chain.pem` and `server-key.pem`.
+ */
+fun writeDevCertificate(folder: File): File {
+    val tls = File(folder, "tls").apply { mkdirs() }
+    val process = ProcessBuilder(vigilBinary, "tls", "dev-cert", "--out", tls.path)
+        .redirectErrorStream(true)
+        .start()
+    val output = process.inputStream.bufferedReader().readText()
+    check(process.waitFor(20, TimeUnit.SECONDS) && process.exitValue() == 0) {
+        "vigil tls dev-cert failed: $output"
+    }
+    return tls
+}
+
+/**
+ * Starts `vigil serve` over TLS on 127.0.0.1:[port] with the certificate in [tls], as
+ * [writeDevCertificate] wrote it, and returns once the port accepts connections, or fails
+ * after 20 s with the log.
+ */
+fun startVigilServeTls(folder: File, port: Int, enrollmentCode: String, tls: File): Process {
+    val command = listOf(
+        vigilBinary, "serve",
+        "--listen", "127.0.0.1:$port",
+        "--database", File(folder, "soc.db").path,
+        "--enrollment-code", enrollmentCode,
+        "--tls-cert", File(tls, "server-chain.pem").path,
+        "--tls-key", File(tls, "server-key.pem").path,
+    )
+    val log = File(folder, "server.log")
+    val process = ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log).start()
+
+    val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20)
+    while (System.nanoTime() < deadline) {
+        try {
+            java.net.Socket("127.0.0.1", port).close()
+            return process
+        } catch (_: IOException) {
+            // Not listening yet.
+        }
+        Thread.sleep(100)
+    }
+    process.destroy()
+    error("vigil serve did not listen on port $port within 20 s; its log: ${log.readText()}")
+}

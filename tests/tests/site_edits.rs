@@ -93,6 +93,7 @@ async fn offline_device_gets_latest_site_once() {
     )
     .unwrap();
     assert_eq!(device.sync_now().await.unwrap().sites_received, 1);
+    vigil_core::sync::install_default_crypto_provider();
     let operator = Operator {
         http: reqwest::Client::new(),
         url: format!("{}/v1/operator/sites/yard", server.url()),

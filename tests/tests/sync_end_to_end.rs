@@ -1,15 +1,17 @@
-//! A device synced to a real reference server on loopback, with real SQLite files on both
-//! sides.
+//! A device synced to a real reference server on loopback over TLS, with real SQLite files
+//! on both sides.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use vigil_core::model::{
     Checkpoint, CheckpointTag, Fix, FixSource, Incident, LatLon, ScanMethod, Severity, Site, Tour,
 };
 use vigil_core::store::SyncState;
 use vigil_core::{Config, Error, ManualClock, Vigil};
-use vigil_server::{RunningServer, ServerConfig};
+use vigil_server::{DevCertificate, RunningServer, ServerConfig, ServerTls};
+use vigil_tests::signer::device_signer;
 
 const CODE: &str = "enroll-me";
 const T0: i64 = 1_764_806_400_000;
@@ -47,23 +49,38 @@ fn site() -> Site {
     }
 }
 
+/// The development certificate of this test run, shared so a restarted server presents the
+/// same one.
+fn certificate() -> &'static DevCertificate {
+    static CERTIFICATE: OnceLock<DevCertificate> = OnceLock::new();
+    CERTIFICATE.get_or_init(|| vigil_server::generate_dev_certificate(&["127.0.0.1"]).unwrap())
+}
+
 async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningServer {
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: CODE.into(),
         sites: vec![site()],
         tag_keys: Vec::new(),
         operator_token: None,
     };
-    vigil_server::start(config, addr).await.expect("the reference server must start")
+    let certificate = certificate();
+    let tls = ServerTls::from_pem(certificate.chain_pem.as_bytes(), certificate.key_pem.as_bytes())
+        .unwrap();
+    vigil_server::start_with_tls(config, addr, Some(tls))
+        .await
+        .expect("the reference server must start")
 }
 
 fn open_device(folder: &tempfile::TempDir, url: &str, clock: &ManualClock) -> Vigil {
     let mut config = Config::new("device-e2e", "guard-e2e", url, CODE);
+    config.tls.ca_certificates_pem = Some(certificate().ca_pem.clone());
     config.retry_base_delay_ms = 10;
     config.sync_attempts = 2;
     config.request_timeout_ms = 3_000;
@@ -190,9 +207,11 @@ async fn lost_acknowledgement_is_resent_without_duplicate() {
     // The server stores the batch but the device never sees the reply: simulate it by
     // pushing the same record straight from a second client, then syncing normally.
     let token = device.store().setting("device_token").unwrap().unwrap();
+    let tls = device.config().tls.clone();
     let client =
-        vigil_core::sync::SyncClient::new(&server.url(), std::time::Duration::from_secs(3))
-            .unwrap();
+        vigil_core::sync::SyncClient::with_tls(&server.url(), Duration::from_secs(3), &tls)
+            .unwrap()
+            .with_signer(device_signer(&device, Arc::new(clock.clone())));
     let queued = device.store().queued_records(&[stored.id]).unwrap();
     let sealed = queued[0].sealed_record().expect("sealed and signed at capture");
     let request = vigil_core::protocol::PushRequest { records: vec![sealed] };
@@ -212,6 +231,7 @@ async fn wrong_enrollment_code_is_a_server_error() {
     let server = start_server(&server_folder, "127.0.0.1:0".parse().unwrap()).await;
     let clock = ManualClock::new(T0);
     let mut config = Config::new("device-x", "guard-x", server.url(), "not-the-code");
+    config.tls.ca_certificates_pem = Some(certificate().ca_pem.clone());
     config.sync_attempts = 1;
     let device = Vigil::open_with_clock(
         device_folder.path().join("device.db"),

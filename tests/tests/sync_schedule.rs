@@ -5,17 +5,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil_core::model::{Fix, FixSource, Incident, RecordBody, Severity};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use vigil_core::crypto::DeviceSigningKey;
 use vigil_core::evidence::seal_record;
+use vigil_core::model::{Fix, FixSource, Incident, RecordBody, Severity};
 use vigil_core::protocol::PushRequest;
 use vigil_core::store::SyncState;
 use vigil_core::sync::SyncClient;
-use vigil_core::{Config, Error, ManualClock, Vigil};
+use vigil_core::{Config, Error, ManualClock, SystemClock, Vigil};
 use vigil_server::{RunningServer, ServerConfig};
 use vigil_tests::chaos::{ChaosProxy, Fault, FaultPlan};
+use vigil_tests::signer::device_signer;
 
 const CODE: &str = "enroll-me";
 const DEVICE: &str = "device-schedule";
@@ -25,8 +26,10 @@ async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningSe
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
@@ -192,7 +195,9 @@ async fn rejected_panic_does_not_block_outbox() {
     // The server already holds another record under the alert's id, so it will reject
     // the alert as an id conflict on every lane.
     let token = device.store().setting("device_token").unwrap().unwrap();
-    let client = SyncClient::new(&server.url(), Duration::from_secs(5)).unwrap();
+    let client = SyncClient::new(&server.url(), Duration::from_secs(5))
+        .unwrap()
+        .with_signer(device_signer(&device, Arc::new(SystemClock)));
     let mut impostor = alert.clone();
     impostor.captured_at_ms += 1;
     // Far from the device's seqs, so that only the alert meets the impostor and the chain

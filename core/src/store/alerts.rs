@@ -62,7 +62,9 @@ impl Store {
 
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
+        let stored =
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
+                .remove(0);
         let status = AlertStatus {
             record_id: stored.id,
             kind,

@@ -65,7 +65,9 @@ impl Store {
             return Err(Error::InvalidState("a shift is already active; end it first".into()));
         }
         let started_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
+        let stored =
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
+                .remove(0);
         transaction.execute(
             "INSERT INTO shifts (id, site_id, started_at_ms) VALUES (?1, ?2, ?3)",
             params![stored.id.to_string(), site_id, started_at_ms],
@@ -88,7 +90,9 @@ impl Store {
             return Err(Error::InvalidState("no shift is active; start one first".into()));
         };
         let ended_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
+        let stored =
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
+                .remove(0);
         transaction.execute(
             "UPDATE shifts SET ended_at_ms = ?1 WHERE id = ?2",
             params![ended_at_ms, shift_id.to_string()],

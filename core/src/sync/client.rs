@@ -2,8 +2,10 @@
 
 mod commands;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use reqwest::StatusCode;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -17,35 +19,68 @@ use crate::protocol::{
 };
 use crate::time::DeviceClockSample;
 
+use super::request_auth::{RequestSigner, SERVER_TIME_HEADER};
+use super::tls::{TlsSettings, client_config, untrusted_reason};
+
+/// The error code of a request whose timestamp is outside the server's window.
+const CLOCK_SKEW: &str = "clock_skew";
+
 /// A client of the SOC server's sync protocol.
 #[derive(Debug, Clone)]
 pub struct SyncClient {
     http: reqwest::Client,
     base_url: String,
+    /// Signs every request that carries a token; `None` sends the token alone.
+    signer: Option<Arc<RequestSigner>>,
 }
 
 impl SyncClient {
-    /// Creates a client for the server at `base_url`, such as `http://127.0.0.1:8443`.
+    /// Creates a client for the server at `base_url`, such as `http://127.0.0.1:8443`,
+    /// that trusts the built-in Mozilla roots and pins nothing.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] if the URL is not http or https.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
+        Self::with_tls(base_url, timeout, &TlsSettings::default())
+    }
+
+    /// Creates a client for the server at `base_url` that checks an https server's
+    /// certificate as `tls` configures.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] if the URL is not http or https, if pins are set for an
+    /// http URL, or if a pin or CA certificate is malformed.
+    pub fn with_tls(base_url: &str, timeout: Duration, tls: &TlsSettings) -> Result<Self> {
         let base_url = base_url.trim_end_matches('/').to_string();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+        let is_https = base_url.starts_with("https://");
+        if !(is_https || base_url.starts_with("http://")) {
             return Err(Error::invalid(
                 "server_url",
                 format!("{base_url:?} is not an http(s) URL"),
             ));
         }
+        if !is_https && !tls.spki_pins.is_empty() {
+            return Err(Error::invalid(
+                "tls.spki_pins",
+                "pins are set but server_url is plain http; use an https URL",
+            ));
+        }
 
-        // NOTE: plain HTTP only; TLS and certificate pinning are not built in yet.
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
+            .tls_backend_preconfigured(client_config(tls)?)
             .build()
             .map_err(|error| Error::invalid("server_url", error.to_string()))?;
-        Ok(Self { http, base_url })
+        Ok(Self { http, base_url, signer: None })
+    }
+
+    /// Returns this client with every request that carries a token signed by `signer`.
+    pub fn with_signer(mut self, signer: Arc<RequestSigner>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// Enrolls the device and returns its token.
@@ -83,13 +118,10 @@ impl SyncClient {
 
         // The server bounds the body after decompression, so the batch limit of the
         // outbox applies to the JSON built above, not to the bytes on the wire.
-        let body = if body.len() >= compression::MIN_COMPRESSED_BYTES {
-            headers.push((reqwest::header::CONTENT_ENCODING.as_str(), compression::GZIP));
-            compression::gzip(&body)?
-        } else {
-            body
-        };
-        self.post_body_with_headers("/v1/records", Some(token), body, &headers).await
+        let compress = body.len() >= compression::MIN_COMPRESSED_BYTES;
+        let body = Bytes::from(body);
+        self.send(reqwest::Method::POST, "/v1/records", Some(token), body, &headers, compress)
+            .await
     }
 
     /// Sends one panic alert on the fast path.
@@ -108,9 +140,8 @@ impl SyncClient {
 
     /// Pulls the sites that changed after `cursor`.
     pub async fn assignments(&self, token: &str, cursor: i64) -> Result<AssignmentsResponse> {
-        let url = format!("{}/v1/assignments?cursor={cursor}", self.base_url);
-        let request = self.http.get(url).bearer_auth(token);
-        decode(request.send().await.map_err(offline)?).await
+        let path = format!("/v1/assignments?cursor={cursor}");
+        self.send(reqwest::Method::GET, &path, Some(token), Bytes::new(), &[], false).await
     }
 
     async fn post<B: Serialize, R: DeserializeOwned>(
@@ -140,22 +171,125 @@ impl SyncClient {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> Result<R> {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.base_url))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        self.send(reqwest::Method::POST, path, token, Bytes::from(body), headers, false).await
+    }
+
+    /// Sends one request and decodes the reply. A request rejected with `clock_skew` is
+    /// sent once more at once, signed with the server's clock that the rejection carried.
+    async fn send<R: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Bytes,
+        headers: &[(&str, &str)],
+        compress: bool,
+    ) -> Result<R> {
+        let reply =
+            self.send_once(method.clone(), path, token, body.clone(), headers, compress).await?;
+        if reply.is_clock_skew() && self.signer.is_some() {
+            tracing::info!("the server rejected the request timestamp; resending with its clock");
+            let reply = self.send_once(method, path, token, body, headers, compress).await?;
+            return reply.decode();
+        }
+        reply.decode()
+    }
+
+    async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Bytes,
+        headers: &[(&str, &str)],
+        compress: bool,
+    ) -> Result<Reply> {
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base_url));
+        if method == reqwest::Method::POST {
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
+            if let Some(signer) = &self.signer {
+                for (name, value) in signer.sign(method.as_str(), path, &body)?.pairs() {
+                    request = request.header(name, value);
+                }
+            }
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        decode(request.send().await.map_err(offline)?).await
+        // The signature above covers the body as the server's handlers see it, after the
+        // server has decompressed it, so the body is compressed only now.
+        if compress {
+            request = request
+                .header(reqwest::header::CONTENT_ENCODING, compression::GZIP)
+                .body(compression::gzip(&body)?);
+        } else if !body.is_empty() || method == reqwest::Method::POST {
+            request = request.body(body);
+        }
+
+        let response = request.send().await.map_err(offline)?;
+        if let (Some(signer), Some(server_time_ms)) = (&self.signer, server_time(&response)) {
+            signer.note_server_time(server_time_ms);
+        }
+        Reply::read(response).await
     }
 }
 
+/// A reply read whole, before it is decoded.
+struct Reply {
+    status: StatusCode,
+    retry_after_ms: Option<u64>,
+    bytes: Bytes,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Result<Self> {
+        let status = response.status();
+        let retry_after_ms = retry_after_ms(response.headers());
+        let bytes = response.bytes().await.map_err(offline)?;
+        Ok(Self { status, retry_after_ms, bytes })
+    }
+
+    fn error_detail(&self) -> Option<ErrorResponse> {
+        serde_json::from_slice::<ErrorResponse>(&self.bytes).ok()
+    }
+
+    fn is_clock_skew(&self) -> bool {
+        !self.status.is_success()
+            && self.error_detail().is_some_and(|reply| reply.error.code == CLOCK_SKEW)
+    }
+
+    fn decode<R: DeserializeOwned>(self) -> Result<R> {
+        let status = self.status;
+        if status.is_success() {
+            return serde_json::from_slice(&self.bytes).map_err(|error| Error::Server {
+                status: 0,
+                message: format!("invalid reply to a {status} response: {error}"),
+                retry_after_ms: None,
+            });
+        }
+
+        let message = match self.error_detail() {
+            Some(reply) => format!("{}: {}", reply.error.code, reply.error.message),
+            None => format!("unreadable error reply ({} bytes)", self.bytes.len()),
+        };
+        Err(Error::Server { status: status.as_u16(), message, retry_after_ms: self.retry_after_ms })
+    }
+}
+
+/// Reads the server's clock from a reply's [`SERVER_TIME_HEADER`].
+fn server_time(response: &reqwest::Response) -> Option<i64> {
+    response.headers().get(SERVER_TIME_HEADER)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// Maps a failed request to [`Error::UntrustedServer`] when TLS rejected the server's
+/// certificate, else to [`Error::Offline`].
 fn offline(error: reqwest::Error) -> Error {
+    if let Some(reason) = untrusted_reason(&error) {
+        return Error::UntrustedServer(reason);
+    }
     Error::Offline(without_url(error).to_string())
 }
 
@@ -163,26 +297,6 @@ fn offline(error: reqwest::Error) -> Error {
 /// not something to repeat in every log line.
 fn without_url(error: reqwest::Error) -> reqwest::Error {
     error.without_url()
-}
-
-async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
-    let status = response.status();
-    let retry_after_ms = retry_after_ms(response.headers());
-    let bytes = response.bytes().await.map_err(offline)?;
-
-    if status.is_success() {
-        return serde_json::from_slice(&bytes).map_err(|error| Error::Server {
-            status: 0,
-            message: format!("invalid reply to a {status} response: {error}"),
-            retry_after_ms: None,
-        });
-    }
-
-    let message = match serde_json::from_slice::<ErrorResponse>(&bytes) {
-        Ok(reply) => format!("{}: {}", reply.error.code, reply.error.message),
-        Err(_) => format!("unreadable error reply ({} bytes)", bytes.len()),
-    };
-    Err(Error::Server { status: status.as_u16(), message, retry_after_ms })
 }
 
 /// Reads a `Retry-After` header given in seconds, as in `Retry-After: 120`.

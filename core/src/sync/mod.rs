@@ -3,9 +3,13 @@
 mod backoff;
 pub(crate) mod client;
 mod compression;
+pub mod request_auth;
+mod tls;
 
 pub use backoff::Backoff;
 pub use client::SyncClient;
+pub use request_auth::RequestSigner;
+pub use tls::{TlsSettings, install_default_crypto_provider, spki_pins_from_pem};
 
 use crate::error::Error;
 

@@ -67,9 +67,10 @@ pub(super) struct SendAttempt {
 }
 
 impl AlertLane {
-    pub(super) fn new(server_url: &str, timeout: Duration) -> Result<Self> {
-        Ok(Self {
-            client: SyncClient::new(server_url, timeout)?,
+    /// Creates the lane's parts around its own client.
+    pub(super) fn new(client: SyncClient) -> Self {
+        Self {
+            client,
             wake: Arc::new(Notify::new()),
             listener: Mutex::new(None),
             location: Mutex::new(None),
@@ -79,7 +80,7 @@ impl AlertLane {
             task: Mutex::new(None),
             publish_order: Mutex::new(()),
             attempts: broadcast::channel(ATTEMPTS_BUFFER).0,
-        })
+        }
     }
 
     /// Returns a receiver of the outcome of every send that finishes from now on.
@@ -508,8 +509,9 @@ async fn send_cancel_events(vigil: &Vigil) -> Result<bool> {
 
     let token = vigil.device_token().await?;
     let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
-    let request =
-        PushRequest { records: vigil.blocking(move |vigil| vigil.sealed_records_by_id(&ids)).await? };
+    let request = PushRequest {
+        records: vigil.blocking(move |vigil| vigil.sealed_records_by_id(&ids)).await?,
+    };
     let reply = vigil.inner.alerts.client.push(&token, &request).await?;
 
     let acknowledged_at_ms = vigil.now_ms();

@@ -4,6 +4,7 @@ use crate::checkin::CheckinPolicy;
 use crate::crypto::KeyEncryptionKey;
 use crate::error::{Error, Result};
 use crate::location::{PlausibilityLimits, StorageRate};
+use crate::sync::TlsSettings;
 
 /// How a device opens its store and reaches its SOC.
 #[derive(Debug, Clone)]
@@ -16,6 +17,9 @@ pub struct Config {
     pub server_url: String,
     /// The code the SOC issued to enroll this device.
     pub enrollment_code: String,
+    /// The trust settings for the SOC's TLS certificate: SPKI pins and a custom CA. The
+    /// default trusts the built-in Mozilla roots and pins nothing.
+    pub tls: TlsSettings,
     /// Oldest age, in milliseconds, of a fix attached to an event; an older fix is reported
     /// as "no fix" rather than as a stale position.
     pub max_fix_age_ms: i64,
@@ -82,6 +86,7 @@ impl Config {
             guard_id: guard_id.into(),
             server_url: server_url.into(),
             enrollment_code: enrollment_code.into(),
+            tls: TlsSettings::default(),
             max_fix_age_ms: 30_000,
             batch_size: 250,
             sync_attempts: 4,

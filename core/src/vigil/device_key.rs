@@ -1,4 +1,4 @@
-//! The device's Ed25519 signing key, which signs SMS fallback messages.
+//! The device's Ed25519 signing key, which signs SMS fallback messages and requests to the SOC.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

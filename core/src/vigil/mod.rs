@@ -30,7 +30,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::location::{FenceTracker, FixChecker, StorageFilter};
 use crate::store::{QuarantinedDatabase, Store};
-use crate::sync::SyncClient;
+use crate::sync::{RequestSigner, SyncClient};
 use crate::time::{BootClock, MonotonicClock};
 
 pub use commands::REMOTE_WIPE_FLUSH_BUDGET;
@@ -74,8 +74,8 @@ struct Inner {
     monotonic: Arc<dyn MonotonicClock>,
     /// The latest clock offset written to disk, so repeats within its precision are not.
     clock_offset: Mutex<Option<crate::time::ClockOffset>>,
-    /// Signs every record and the SMS fallback messages; its public key is sent at
-    /// enrollment.
+    /// Signs every record, every request after enrollment and the SMS fallback messages;
+    /// its public key is sent at enrollment.
     signing_key: Arc<crate::crypto::DeviceSigningKey>,
     heartbeats: heartbeat_task::HeartbeatSlot,
 }
@@ -128,12 +128,11 @@ impl Vigil {
         monotonic: Arc<dyn MonotonicClock>,
     ) -> Result<Self> {
         config.validate()?;
-        let client =
-            SyncClient::new(&config.server_url, Duration::from_millis(config.request_timeout_ms))?;
-        let alerts = alert_lane::AlertLane::new(
-            &config.server_url,
-            Duration::from_millis(config.alert_request_timeout_ms),
-        )?;
+        let request_timeout = Duration::from_millis(config.request_timeout_ms);
+        let client = SyncClient::with_tls(&config.server_url, request_timeout, &config.tls)?;
+        let alert_timeout = Duration::from_millis(config.alert_request_timeout_ms);
+        let alert_client = SyncClient::with_tls(&config.server_url, alert_timeout, &config.tls)?;
+
         let kek = match &config.key_encryption_key {
             Some(kek) => kek.clone(),
             None => at_rest::key_file_kek(path.as_ref())?,
@@ -146,6 +145,13 @@ impl Vigil {
         if let Some(soc_public_key) = &config.soc_public_key {
             store.set_setting(crate::store::SOC_PUBLIC_KEY, soc_public_key)?;
         }
+        let signer = Arc::new(RequestSigner::new(
+            config.device_id.clone(),
+            signing_key.clone(),
+            clock.clone(),
+        ));
+        let client = client.with_signer(signer.clone());
+        let alerts = alert_lane::AlertLane::new(alert_client.with_signer(signer));
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 

@@ -47,7 +47,8 @@ impl Vigil {
     /// # Errors
     ///
     /// [`Error::Offline`] or [`Error::Server`] when a step still fails after the configured
-    /// attempts; everything not acknowledged stays queued.
+    /// attempts, and [`Error::UntrustedServer`] at once, without retries, when the server's
+    /// TLS certificate is rejected; everything not acknowledged stays queued.
     ///
     /// # Cancel safety
     ///

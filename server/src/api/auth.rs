@@ -22,11 +22,22 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // The request authentication layer already checked the token and the signature.
+        if let Some(device) = parts.extensions.get::<Device>() {
+            return Ok(device.clone());
+        }
+
         let token = bearer_token(parts)?.to_owned();
 
-        let device_id = state.db.call(move |connection| devices::authenticate(connection, &token));
-        match device_id.await? {
-            Some(device_id) => Ok(Device { device_id }),
+        let credentials = state.db.call(move |connection| devices::credentials(connection, &token));
+        match credentials.await? {
+            Some((device_id, None)) => Ok(Device { device_id }),
+            // Fails closed: a route without the signature layer must not accept a device
+            // that signs, because its requests could then be replayed.
+            Some((_, Some(_))) => Err(ApiError::from(crate::error::ServerError::InvalidConfig(
+                "this endpoint lacks the request signature layer (request_auth::authenticate_device)"
+                    .to_owned(),
+            ))),
             None => Err(ApiError::unauthorized(
                 "the bearer token is invalid or was replaced by a later enrollment; \
                  enroll the device again",

@@ -54,6 +54,35 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// Creates a `401 signature_required` error for an unsigned request from a device that
+    /// registered a key. `message` must be safe to log.
+    pub(crate) fn signature_required(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "signature_required", message)
+    }
+
+    /// Creates a `401 bad_signature` error. `message` must be safe to log.
+    pub(crate) fn bad_signature(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "bad_signature", message)
+    }
+
+    /// Creates a `401 wrong_device` error for a request signed for another device than the
+    /// token's. `message` must be safe to log.
+    pub(crate) fn wrong_device(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "wrong_device", message)
+    }
+
+    /// Creates a `403 clock_skew` error for a timestamp outside the request window.
+    /// `message` must be safe to log.
+    pub(crate) fn clock_skew(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "clock_skew", message)
+    }
+
+    /// Creates a `409 replayed` error for a nonce already used. `message` must be safe to
+    /// log.
+    pub(crate) fn replayed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "replayed", message)
+    }
+
     /// Creates a `413 payload_too_large` error. `message` must be safe to log.
     pub(crate) fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)

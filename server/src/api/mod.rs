@@ -13,6 +13,7 @@ mod heartbeat;
 mod operator;
 mod records;
 mod sites;
+mod request_auth;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use vigil_core::Clock;
 use vigil_core::checkin::TagKey;
 use vigil_core::protocol::PROTOCOL_VERSION;
+use vigil_core::sync::request_auth::SERVER_TIME_HEADER;
 
 use crate::db::Database;
 use error::{ApiError, ErrorLog};
@@ -55,24 +57,29 @@ pub(crate) struct AppState {
     pub(crate) operator_token: Option<Arc<str>>,
     /// The SOC's key that opens the records devices seal to it.
     pub(crate) sealing_key: Arc<vigil_core::crypto::SocSealingKey>,
+    /// The nonces of recent signed requests.
+    pub(crate) nonces: Arc<crate::replay::NonceCache>,
 }
 
 /// Builds the router with every endpoint, the body limit and the request log.
 pub(crate) fn router(state: AppState) -> Router {
+    // Every endpoint that takes a device token checks the request signature first.
+    let signed = middleware::from_fn_with_state(state.clone(), request_auth::authenticate_device);
+
     Router::new()
         .route("/v1/enroll", post(enroll::enroll))
-        .route("/v1/records", post(records::push))
-        .route("/v1/panic", post(records::panic))
-        .route("/v1/assignments", get(assignments::assignments))
-        .route("/v1/heartbeat", post(heartbeat::heartbeat))
+        .route("/v1/records", post(records::push).route_layer(signed.clone()))
+        .route("/v1/panic", post(records::panic).route_layer(signed.clone()))
+        .route("/v1/assignments", get(assignments::assignments).route_layer(signed.clone()))
+        .route("/v1/heartbeat", post(heartbeat::heartbeat).route_layer(signed.clone()))
         .route("/v1/health", get(health))
         .route("/v1/operator/alerts", get(operator::alerts))
         .route("/v1/operator/alerts/{id}/ack", post(operator::acknowledge))
         .route("/v1/operator/devices", get(operator::devices))
         .route("/v1/operator/devices/{id}/chain", get(evidence::chain))
         .route("/v1/operator/devices/{id}/export", get(evidence::export))
-        .route("/v1/commands", get(commands::pull))
-        .route("/v1/commands/ack", post(commands::acknowledge))
+        .route("/v1/commands", get(commands::pull).route_layer(signed.clone()))
+        .route("/v1/commands/ack", post(commands::acknowledge).route_layer(signed))
         .route("/v1/operator/sites/{id}", get(sites::get).put(sites::put))
         .route(
             "/v1/operator/devices/{id}/commands",
@@ -83,6 +90,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(compression::decompress_request))
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::map_response(add_server_time))
         .with_state(state)
 }
 
@@ -114,6 +122,14 @@ async fn health(State(state): State<AppState>) -> Result<Json<HealthResponse>, A
         protocol_version: PROTOCOL_VERSION,
         server_time_ms: now_ms(),
     }))
+}
+
+/// Adds the server's clock to every reply, so that a device can sign its next request with
+/// a timestamp inside the window even when its own clock is wrong.
+async fn add_server_time(mut response: Response) -> Response {
+    let value = axum::http::HeaderValue::from(now_ms());
+    response.headers_mut().insert(SERVER_TIME_HEADER, value);
+    response
 }
 
 async fn not_found() -> ApiError {

@@ -55,26 +55,28 @@ pub(crate) fn enroll(
     Ok(Enrolled::Done)
 }
 
-/// Returns the id of the device `bearer_token` was issued to, or `None` if it matches no
-/// device.
-pub(crate) fn authenticate(
+/// Returns the id and the registered Ed25519 public key (base64url, `None` for a device
+/// enrolled without one) of the device `bearer_token` was issued to, or `None` if it
+/// matches no device.
+pub(crate) fn credentials(
     connection: &Connection,
     bearer_token: &str,
-) -> Result<Option<String>, ServerError> {
+) -> Result<Option<(String, Option<String>)>, ServerError> {
     let Some((selector, verifier)) = token::split(bearer_token) else {
         return Ok(None);
     };
 
-    let row: Option<(String, String)> = connection
+    let row: Option<(String, String, Option<String>)> = connection
         .query_row(
-            "SELECT device_id, token_verifier FROM devices WHERE token_selector = ?1",
+            "SELECT device_id, token_verifier, public_key FROM devices WHERE token_selector = ?1",
             [selector],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
 
-    let device_id = row.and_then(|(device_id, stored)| {
-        token::constant_time_eq(stored.as_bytes(), verifier.as_bytes()).then_some(device_id)
+    let credentials = row.and_then(|(device_id, stored, public_key)| {
+        token::constant_time_eq(stored.as_bytes(), verifier.as_bytes())
+            .then_some((device_id, public_key))
     });
-    Ok(device_id)
+    Ok(credentials)
 }

@@ -14,13 +14,17 @@ use serde::Serialize;
 use serde_json::Value;
 use tempfile::TempDir;
 use uuid::Uuid;
+use vigil_core::SystemClock;
+use vigil_core::crypto::DeviceSigningKey;
+use vigil_core::evidence::seal_record;
 use vigil_core::model::{
     AlertKind, Checkpoint, Fix, FixSource, Incident, LatLon, Location, Record, RecordBody,
     Severity, Site,
 };
-use vigil_core::crypto::DeviceSigningKey;
-use vigil_core::evidence::seal_record;
-use vigil_core::protocol::{EnrollRequest, EnrollResponse, PanicRequest, PushRequest, SealedRecord};
+use vigil_core::protocol::{
+    EnrollRequest, EnrollResponse, PanicRequest, PushRequest, SealedRecord,
+};
+use vigil_core::sync::RequestSigner;
 use vigil_server::{RunningServer, ServerConfig};
 
 /// The enrollment code of every test server.
@@ -57,8 +61,10 @@ pub fn config(dir: &TempDir, sites: Vec<Site>) -> ServerConfig {
     ServerConfig {
         database: dir.path().join("server.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&dir.path().join("server.db")))
-                .unwrap(),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &dir.path().join("server.db"),
+            ))
+            .unwrap(),
         ),
         enrollment_code: CODE.to_owned(),
         sites,
@@ -119,12 +125,21 @@ pub struct Client {
     http: reqwest::Client,
     /// The SOC's sealing public key, from the last enrollment reply.
     soc_public_key: Mutex<Option<Vec<u8>>>,
+    /// The device id of every token this client enrolled, to sign its requests with the
+    /// device's key as a device does.
+    token_devices: Mutex<HashMap<String, String>>,
 }
 
 impl Client {
     /// Creates a client for the server at `base_url`.
     pub fn new(base_url: String) -> Self {
-        Self { base_url, http: reqwest::Client::new(), soc_public_key: Mutex::new(None) }
+        vigil_core::sync::install_default_crypto_provider();
+        Self {
+            base_url,
+            http: reqwest::Client::new(),
+            soc_public_key: Mutex::new(None),
+            token_devices: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Seals a record as its device does: its JSON, signed with the key of the device it
@@ -165,14 +180,35 @@ impl Client {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Reply {
-        let mut request = self.http.post(format!("{}{path}", self.base_url)).body(body);
+        let mut request = self.http.post(format!("{}{path}", self.base_url));
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
         }
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+            request = self.sign(request, token, "POST", path, &body);
         }
-        Self::send(request).await
+        Self::send(request.body(body)).await
+    }
+
+    /// Sends `wire` to `path` with POST and `Content-Encoding: encoding`, signed over
+    /// `decoded`: the body as the server's handlers see it after decompression.
+    pub async fn post_encoded(
+        &self,
+        path: &str,
+        token: &str,
+        encoding: &str,
+        decoded: &[u8],
+        wire: Vec<u8>,
+    ) -> Reply {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base_url))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .header("authorization", format!("Bearer {token}"));
+        let request = self.sign(request, token, "POST", path, decoded);
+        Self::send(request.body(wire)).await
     }
 
     /// Sends a GET request to `path`, which may include a query string.
@@ -180,8 +216,31 @@ impl Client {
         let mut request = self.http.get(format!("{}{path}", self.base_url));
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+            request = self.sign(request, token, "GET", path, b"");
         }
         Self::send(request).await
+    }
+
+    /// Adds the signature headers of the device `token` was enrolled for, signed with its
+    /// key; a token this client did not enroll is sent unsigned.
+    fn sign(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> reqwest::RequestBuilder {
+        let Some(device_id) = self.token_devices.lock().unwrap().get(token).cloned() else {
+            return request;
+        };
+        let signer =
+            RequestSigner::new(device_id.clone(), device_key(&device_id), Arc::new(SystemClock));
+        let headers = signer.sign(method, path, body).expect("sign the request");
+        for (name, value) in headers.pairs() {
+            request = request.header(name, value);
+        }
+        request
     }
 
     async fn send(request: reqwest::RequestBuilder) -> Reply {
@@ -214,6 +273,7 @@ impl Client {
         let soc_public_key = reply.soc_public_key.expect("the server returns its sealing key");
         *self.soc_public_key.lock().unwrap() =
             Some(URL_SAFE_NO_PAD.decode(soc_public_key).expect("base64url"));
+        self.token_devices.lock().unwrap().insert(reply.device_token.clone(), device_id.to_owned());
         reply.device_token
     }
 }
