@@ -66,8 +66,10 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
     let server_config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
@@ -131,8 +133,10 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
     let server_config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: "bench".into(),
         sites: Vec::new(),

@@ -102,7 +102,11 @@ pub fn verify(file: &Path, public_key: Option<&str>) -> Result<VerifyReport, Cli
 /// # Errors
 ///
 /// [`CliError::Other`] if the request fails or the server replies with an error.
-pub async fn export(server: &str, operator_token: &str, device_id: &str) -> Result<String, CliError> {
+pub async fn export(
+    server: &str,
+    operator_token: &str,
+    device_id: &str,
+) -> Result<String, CliError> {
     let failed = |problem: String| CliError::Other(format!("exporting {device_id}: {problem}"));
     let mut url = reqwest::Url::parse(server)
         .map_err(|error| failed(format!("invalid --server URL {server:?}: {error}")))?;

@@ -155,10 +155,9 @@ impl std::fmt::Display for ExportFault {
             ExportFault::WrongDevice { seq } => {
                 write!(formatter, "seq {seq}: the record names another device")
             }
-            ExportFault::Chain(ChainFault::BadSignature { seq }) => write!(
-                formatter,
-                "seq {seq}: invalid signature; the record was edited or forged"
-            ),
+            ExportFault::Chain(ChainFault::BadSignature { seq }) => {
+                write!(formatter, "seq {seq}: invalid signature; the record was edited or forged")
+            }
             ExportFault::Chain(ChainFault::Gap { after, next }) => write!(
                 formatter,
                 "seq {}..={}: missing; records between {after} and {next} were removed or \
@@ -203,7 +202,9 @@ pub fn verify_export(export: &EvidenceExport, public_key: &[u8]) -> Vec<ExportFa
                     .and_then(|hash| URL_SAFE_NO_PAD.decode(hash).ok())
                     .and_then(|hash| <[u8; 32]>::try_from(hash).ok());
                 match prev_hash {
-                    Some(prev_hash) => decoded.push((exported.seq, prev_hash, canonical, signature)),
+                    Some(prev_hash) => {
+                        decoded.push((exported.seq, prev_hash, canonical, signature))
+                    }
                     None => faults.push(ExportFault::Unreadable {
                         seq: exported.seq,
                         reason: "missing or invalid prev_hash".into(),

@@ -62,6 +62,10 @@ pub enum ServerError {
     #[error("SMS alert rejected: {0}")]
     SmsRejected(#[source] vigil_core::alert::sms::SmsError),
 
+    /// Reading or writing an attachment file failed.
+    #[error("attachment file I/O failed: {0}")]
+    Attachment(#[source] std::io::Error),
+
     /// A database task on the blocking thread pool panicked or was cancelled.
     #[error("a database task failed: {0}")]
     Task(String),

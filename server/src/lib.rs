@@ -9,6 +9,7 @@
 //! [`ServerStore`] reads the database for inspection.
 
 mod api;
+mod attachment_store;
 mod db;
 mod error;
 mod operator;
@@ -28,6 +29,7 @@ use vigil_core::crypto::SocSealingKey;
 use vigil_core::model::Site;
 
 pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
+pub use attachment_store::ServerAttachment;
 pub use error::ServerError;
 pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, start};

@@ -50,6 +50,12 @@ impl RunningServer {
         &self.database
     }
 
+    /// Returns the path of an attachment's stored encrypted stream; the file exists once
+    /// the first piece arrived.
+    pub fn attachment_path(&self, id: uuid::Uuid) -> PathBuf {
+        api::attachments::attachment_file(&attachments_dir(&self.database), id)
+    }
+
     /// Opens a read-only connection to the server's database. See [`ServerStore`].
     pub fn store(&self) -> Result<ServerStore, ServerError> {
         ServerStore::open(&self.database)
@@ -120,6 +126,8 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
         tag_keys: Arc::from(config.tag_keys),
         operator_token: config.operator_token.map(Arc::from),
         sealing_key: config.sealing_key,
+        attachments_dir: Arc::from(attachments_dir(&config.database)),
+        attachment_writes: Default::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async {
@@ -130,6 +138,12 @@ pub async fn start(config: ServerConfig, addr: SocketAddr) -> Result<RunningServ
 
     tracing::info!(%addr, database = %config.database.display(), "vigil-server started");
     Ok(RunningServer { addr, database: config.database, stop, task })
+}
+
+/// Returns the folder of the attachments' encrypted streams: next to the database file,
+/// with the extension `attachments`.
+pub(crate) fn attachments_dir(database: &Path) -> PathBuf {
+    database.with_extension("attachments")
 }
 
 /// Runs the server until Ctrl-C or, on Unix, SIGTERM (what service managers and

@@ -245,10 +245,7 @@ async fn out_of_order_push_reports_gaps() {
 
     let report = chain_report(&client, "phone-1").await;
     assert_eq!(report.highest_seq, 5);
-    assert_eq!(
-        report.missing,
-        [SeqRange { first: 1, last: 1 }, SeqRange { first: 3, last: 4 }]
-    );
+    assert_eq!(report.missing, [SeqRange { first: 1, last: 1 }, SeqRange { first: 3, last: 4 }]);
     assert!(report.faults.is_empty(), "a gap is not a fault: {:?}", report.faults);
 
     push(&client, &token, &records).await;
@@ -320,8 +317,7 @@ async fn evidence_endpoints_need_operator_and_known_device() {
     let token = client.enroll("phone-1").await;
 
     let device = client.get("/v1/operator/devices/phone-1/export", Some(&token)).await;
-    let unknown =
-        client.get("/v1/operator/devices/phone-404/chain", Some(OPERATOR_TOKEN)).await;
+    let unknown = client.get("/v1/operator/devices/phone-404/chain", Some(OPERATOR_TOKEN)).await;
 
     assert_eq!(device.status, 401);
     assert_eq!(unknown.status, 404);

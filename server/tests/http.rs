@@ -141,8 +141,7 @@ async fn push_rejects_wrong_device() {
     let request = PushRequest {
         records: vec![test.client.seal(&own), test.client.seal_signed_by(&foreign, &own_key)],
     };
-    let reply: PushResponse =
-        test.client.post("/v1/records", Some(&token), &request).await.parse();
+    let reply: PushResponse = test.client.post("/v1/records", Some(&token), &request).await.parse();
 
     assert_eq!(reply.acked, [own.id]);
     assert_eq!(reply.rejected.len(), 1);
@@ -275,7 +274,8 @@ async fn panic_after_outbox_push_keeps_first_delivery() {
     push(&test.client, &token, std::slice::from_ref(&alert)).await;
     let pushed = test.server.store().unwrap().alerts().unwrap();
 
-    let reply = test.client.post("/v1/panic", Some(&token), &test.client.panic_request(&alert)).await;
+    let reply =
+        test.client.post("/v1/panic", Some(&token), &test.client.panic_request(&alert)).await;
 
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(pushed.len(), 1);

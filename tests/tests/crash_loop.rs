@@ -81,8 +81,10 @@ async fn killed_device_keeps_every_saved_record() {
     let config = ServerConfig {
         database: server_folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&server_folder.path().join("soc.db")))
-                .unwrap(),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &server_folder.path().join("soc.db"),
+            ))
+            .unwrap(),
         ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),

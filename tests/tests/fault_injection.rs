@@ -53,8 +53,10 @@ async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningSe
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),

@@ -59,8 +59,10 @@ async fn device_verifies_tags_with_pulled_key() {
     let config = ServerConfig {
         database: server_folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&server_folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &server_folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: CODE.into(),
         sites: vec![site()],

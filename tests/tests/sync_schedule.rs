@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil_core::model::{Fix, FixSource, Incident, RecordBody, Severity};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use vigil_core::crypto::DeviceSigningKey;
 use vigil_core::evidence::seal_record;
+use vigil_core::model::{Fix, FixSource, Incident, RecordBody, Severity};
 use vigil_core::protocol::PushRequest;
 use vigil_core::store::SyncState;
 use vigil_core::sync::SyncClient;
@@ -25,8 +25,10 @@ async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningSe
     let config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .expect("the SOC sealing key must load"),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
         ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),

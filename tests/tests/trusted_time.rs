@@ -32,8 +32,10 @@ async fn setup(wall_offset_ms: i64) -> Setup {
     let config = ServerConfig {
         database: server_folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&server_folder.path().join("soc.db")))
-                .unwrap(),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &server_folder.path().join("soc.db"),
+            ))
+            .unwrap(),
         ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),

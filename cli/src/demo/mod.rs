@@ -134,8 +134,10 @@ pub async fn run(options: DemoOptions) -> Result<DemoReport, CliError> {
     let server_config = ServerConfig {
         database: folder.path().join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.path().join("soc.db")))
-                .context("creating the demo SOC's sealing key")?,
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .context("creating the demo SOC's sealing key")?,
         ),
         enrollment_code: ENROLLMENT_CODE.to_string(),
         sites: vec![demo_site()],

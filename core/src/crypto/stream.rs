@@ -120,16 +120,7 @@ pub fn decrypt_stream(
     if read_full(&mut input, &mut header)? != HEADER_LEN {
         return Err(CryptoError::Malformed("stream shorter than its header".into()));
     }
-    if header[0] != VERSION_1 || header[1] != ALGORITHM_AES_256_GCM {
-        return Err(CryptoError::Unsupported(format!(
-            "stream version {}, algorithm {}",
-            header[0], header[1]
-        )));
-    }
-    let chunk_bytes = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
-    if chunk_bytes == 0 || chunk_bytes > 16 * 1024 * 1024 {
-        return Err(CryptoError::Malformed(format!("chunk size {chunk_bytes}")));
-    }
+    let chunk_bytes = chunk_size(&header)?;
     let prefix: [u8; PREFIX_LEN] = header[6..].try_into().expect("the header has 7 prefix bytes");
     let aad = [context, &header[..]].concat();
 
@@ -171,6 +162,67 @@ pub fn decrypt_stream(
 
     output.flush()?;
     Ok(StreamSummary { plaintext_bytes: total, digest: hex(digest.finish().as_ref()) })
+}
+
+/// Returns the length of the stream [`encrypt_stream`] writes for `plaintext_bytes` bytes:
+/// the header, the plaintext, and one tag per chunk (one chunk for an empty input).
+pub fn sealed_len(plaintext_bytes: u64) -> u64 {
+    let chunks = plaintext_bytes.div_ceil(CHUNK_BYTES as u64).max(1);
+    HEADER_LEN as u64 + plaintext_bytes + chunks * TAG_LEN as u64
+}
+
+/// Computes the digest of a stream written by [`encrypt_stream`] without its key, by
+/// reading the header and each chunk's tag. A server uses it to check an upload.
+///
+/// It checks only that the stream is well formed, not that its chunks are authentic:
+/// only [`decrypt_stream`], with the key, detects a changed ciphertext byte.
+///
+/// # Errors
+///
+/// [`CryptoError::Malformed`] or [`CryptoError::Unsupported`] for a header this version
+/// cannot read or a stream with no chunk; [`CryptoError::Io`] if reading fails.
+pub fn stream_digest(mut input: impl Read) -> Result<String, CryptoError> {
+    let mut header = [0u8; HEADER_LEN];
+    if read_full(&mut input, &mut header)? != HEADER_LEN {
+        return Err(CryptoError::Malformed("stream shorter than its header".into()));
+    }
+    let chunk_bytes = chunk_size(&header)?;
+
+    let mut digest = Context::new(&SHA256);
+    digest.update(&header);
+    let mut chunk = vec![0u8; chunk_bytes + TAG_LEN];
+    let mut first = true;
+    loop {
+        let read = read_full(&mut input, &mut chunk)?;
+        // A plaintext of whole chunks ends right after a full chunk.
+        if read == 0 && !first {
+            break;
+        }
+        first = false;
+        if read < TAG_LEN {
+            return Err(CryptoError::Malformed("stream ends inside a chunk tag".into()));
+        }
+        digest.update(&chunk[read - TAG_LEN..read]);
+        if read < chunk.len() {
+            break;
+        }
+    }
+    Ok(hex(digest.finish().as_ref()))
+}
+
+/// Reads the chunk size from a stream header, checking its version and algorithm.
+fn chunk_size(header: &[u8; HEADER_LEN]) -> Result<usize, CryptoError> {
+    if header[0] != VERSION_1 || header[1] != ALGORITHM_AES_256_GCM {
+        return Err(CryptoError::Unsupported(format!(
+            "stream version {}, algorithm {}",
+            header[0], header[1]
+        )));
+    }
+    let chunk_bytes = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+    if chunk_bytes == 0 || chunk_bytes > 16 * 1024 * 1024 {
+        return Err(CryptoError::Malformed(format!("chunk size {chunk_bytes}")));
+    }
+    Ok(chunk_bytes)
 }
 
 fn aead_key(key: &[u8]) -> Result<LessSafeKey, CryptoError> {
@@ -283,6 +335,26 @@ mod tests {
         let mut plaintext = Vec::new();
         let error = decrypt_stream(&KEY, b"attachment-2", &sealed[..], &mut plaintext).unwrap_err();
         assert_eq!(error, CryptoError::Locked);
+    }
+
+    #[test]
+    fn sealed_len_and_digest_match_stream() {
+        for size in [0, 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 7] {
+            let plaintext = vec![3u8; size];
+            let mut sealed = Vec::new();
+            let summary = encrypt_stream(&KEY, b"a", &plaintext[..], &mut sealed).unwrap();
+            assert_eq!(sealed.len() as u64, sealed_len(size as u64), "size {size}");
+            assert_eq!(stream_digest(&sealed[..]).unwrap(), summary.digest, "size {size}");
+        }
+    }
+
+    #[test]
+    fn digest_of_truncated_stream_differs() {
+        let sealed = encrypt(&vec![1u8; 2 * CHUNK_BYTES + 5]);
+        let whole = stream_digest(&sealed[..]).unwrap();
+        let cut = stream_digest(&sealed[..sealed.len() - 1]).unwrap();
+        assert_ne!(cut, whole);
+        assert!(matches!(stream_digest(&sealed[..5]), Err(CryptoError::Malformed(_))));
     }
 
     #[test]

@@ -62,7 +62,9 @@ impl Store {
 
         let mut connection = self.lock();
         let transaction = connection.transaction()?;
-        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
+        let stored =
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
+                .remove(0);
         let status = AlertStatus {
             record_id: stored.id,
             kind,
@@ -333,6 +335,7 @@ mod tests {
             captured_at_ms: T0,
             location: Location::NoFix { reason: NoFixReason::Unavailable },
             clock: None,
+            attachments: Vec::new(),
             body: RecordBody::Panic { alert: kind },
         }
     }

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
-use super::{QueuedRecord, Store};
 use super::encryption::{RECORD_BODY, SETTING_VALUE};
+use super::{QueuedRecord, Store};
 use crate::crypto::{DataKey, DeviceSigningKey, GENESIS_HASH, record_hash, seal_to_soc};
 use crate::error::{Error, Result};
 use crate::protocol::{SealedRecord, sealing_context};

@@ -92,7 +92,10 @@ fn chain_continues_after_reopen() {
 
     let canonical = reopened.queued_records(&[first.id]).unwrap().remove(0).json;
     assert_eq!(second.seq, first.seq + 1);
-    assert_eq!(decode_hash(second.prev_hash.as_deref().unwrap()), record_hash(canonical.as_bytes()));
+    assert_eq!(
+        decode_hash(second.prev_hash.as_deref().unwrap()),
+        record_hash(canonical.as_bytes())
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
 mod alerts;
+mod attachments;
 mod encryption;
 mod evidence;
 mod lifecycle;
@@ -28,6 +29,7 @@ use crate::crypto::{DataKey, KeyEncryptionKey};
 use crate::error::{Error, Result};
 
 pub use alerts::AlertTransition;
+pub use attachments::{NewAttachment, StoredAttachment, UploadState};
 pub use evidence::{SOC_PUBLIC_KEY, decode_soc_public_key};
 pub use outbox::{QueuedRecord, SyncCounts};
 pub use quarantine::QuarantinedDatabase;

@@ -29,6 +29,8 @@ pub struct NewRecord {
     pub location: Location,
     /// The monotonic clock at capture.
     pub clock: Option<crate::time::ClockReading>,
+    /// The files attached to the record, already stored encrypted.
+    pub attachments: Vec<crate::model::AttachmentRef>,
     /// What was captured.
     pub body: RecordBody,
 }
@@ -65,7 +67,9 @@ impl Store {
             return Err(Error::InvalidState("a shift is already active; end it first".into()));
         }
         let started_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
+        let stored =
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
+                .remove(0);
         transaction.execute(
             "INSERT INTO shifts (id, site_id, started_at_ms) VALUES (?1, ?2, ?3)",
             params![stored.id.to_string(), site_id, started_at_ms],
@@ -88,7 +92,9 @@ impl Store {
             return Err(Error::InvalidState("no shift is active; start one first".into()));
         };
         let ended_at_ms = record.captured_at_ms;
-        let stored = insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?.remove(0);
+        let stored =
+            insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
+                .remove(0);
         transaction.execute(
             "UPDATE shifts SET ended_at_ms = ?1 WHERE id = ?2",
             params![ended_at_ms, shift_id.to_string()],
@@ -205,6 +211,7 @@ pub(super) fn insert_records(
             location: new.location,
             clock: new.clock,
             prev_hash: Some(evidence::encode_hash(&prev_hash)),
+            attachments: new.attachments,
             body: new.body,
         };
         let canonical = serde_json::to_vec(&record)

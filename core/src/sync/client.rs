@@ -17,8 +17,8 @@ use crate::time::DeviceClockSample;
 /// A client of the SOC server's sync protocol.
 #[derive(Debug, Clone)]
 pub struct SyncClient {
-    http: reqwest::Client,
-    base_url: String,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
 }
 
 impl SyncClient {
@@ -145,7 +145,7 @@ impl SyncClient {
     }
 }
 
-fn offline(error: reqwest::Error) -> Error {
+pub(super) fn offline(error: reqwest::Error) -> Error {
     Error::Offline(without_url(error).to_string())
 }
 
@@ -155,7 +155,7 @@ fn without_url(error: reqwest::Error) -> reqwest::Error {
     error.without_url()
 }
 
-async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
+pub(super) async fn decode<R: DeserializeOwned>(response: reqwest::Response) -> Result<R> {
     let status = response.status();
     let retry_after_ms = retry_after_ms(response.headers());
     let bytes = response.bytes().await.map_err(offline)?;

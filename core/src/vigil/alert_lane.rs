@@ -507,8 +507,9 @@ async fn send_cancel_events(vigil: &Vigil) -> Result<bool> {
 
     let token = vigil.device_token().await?;
     let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
-    let request =
-        PushRequest { records: vigil.blocking(move |vigil| vigil.sealed_records_by_id(&ids)).await? };
+    let request = PushRequest {
+        records: vigil.blocking(move |vigil| vigil.sealed_records_by_id(&ids)).await?,
+    };
     let reply = vigil.inner.alerts.client.push(&token, &request).await?;
 
     let acknowledged_at_ms = vigil.now_ms();

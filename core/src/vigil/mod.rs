@@ -3,6 +3,8 @@
 mod alert_cancel;
 mod alert_lane;
 mod at_rest;
+mod attachment_upload;
+mod attachments;
 mod capture;
 mod config;
 mod device_key;
@@ -32,6 +34,7 @@ use crate::store::{QuarantinedDatabase, Store};
 use crate::sync::SyncClient;
 use crate::time::{BootClock, MonotonicClock};
 
+pub use attachments::{AttachmentFile, MAX_ATTACHMENTS_PER_RECORD};
 pub use capture::{
     CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
     PanicOutcome,
@@ -205,6 +208,8 @@ impl Vigil {
     }
 }
 
+#[cfg(test)]
+mod attachment_tests;
 #[cfg(test)]
 mod lone_worker_tests;
 #[cfg(test)]

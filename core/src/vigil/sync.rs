@@ -130,6 +130,11 @@ impl Vigil {
             summary.rejected += rejected;
         }
 
+        // Media goes last, after every record: see `attachment_upload`.
+        if !self.upload_attachments(&token, deadline).await? {
+            return self.finish(summary, "the time budget ran out").await;
+        }
+
         self.finish(summary, "the outbox is empty").await
     }
 
@@ -273,7 +278,7 @@ impl Vigil {
     /// `Retry-After`. A wait that would pass `deadline` or [`MAX_RETRY_DELAY`] is not
     /// started: the step's error is returned and the records stay queued. A network-change
     /// hint ([`Vigil::network_changed`]) ends a wait at once and resets the backoff.
-    async fn retrying<T, F: Future<Output = Result<T>>>(
+    pub(super) async fn retrying<T, F: Future<Output = Result<T>>>(
         &self,
         deadline: Option<Instant>,
         step: impl Fn() -> F,
@@ -319,7 +324,7 @@ impl Vigil {
 }
 
 /// Returns whether the time budget ending at `deadline` is spent.
-fn is_past(deadline: Option<Instant>) -> bool {
+pub(super) fn is_past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|end| Instant::now() >= end)
 }
 

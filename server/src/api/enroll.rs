@@ -1,10 +1,10 @@
 //! `POST /v1/enroll`.
 
 use axum::Json;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use vigil_core::protocol::{EnrollRequest, EnrollResponse};
 
 use super::error::ApiError;

@@ -134,8 +134,14 @@ pub(crate) fn push_in(
     let device_key = chain::device_public_key(transaction, device_id)?;
 
     for sealed in records {
-        let result =
-            open_and_store(transaction, device_id, sealing_key, device_key.as_deref(), sealed, now_ms)?;
+        let result = open_and_store(
+            transaction,
+            device_id,
+            sealing_key,
+            device_key.as_deref(),
+            sealed,
+            now_ms,
+        )?;
 
         // An id is never in both lists: a later copy of it with other content moves the id
         // from `acked` to `rejected`, and once rejected it stays there.
@@ -352,8 +358,11 @@ fn store(
         .query_row("SELECT content FROM records WHERE id = ?1", [&id], |row| row.get(0))
         .optional()?;
     if let Some(content) = existing {
-        let result =
-            if content == opened.canonical { Ok(Stored::Existing) } else { Err(Rejection::IdConflict) };
+        let result = if content == opened.canonical {
+            Ok(Stored::Existing)
+        } else {
+            Err(Rejection::IdConflict)
+        };
         return Ok(result);
     }
 

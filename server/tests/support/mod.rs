@@ -14,13 +14,15 @@ use serde::Serialize;
 use serde_json::Value;
 use tempfile::TempDir;
 use uuid::Uuid;
+use vigil_core::crypto::DeviceSigningKey;
+use vigil_core::evidence::seal_record;
 use vigil_core::model::{
     AlertKind, Checkpoint, Fix, FixSource, Incident, LatLon, Location, Record, RecordBody,
     Severity, Site,
 };
-use vigil_core::crypto::DeviceSigningKey;
-use vigil_core::evidence::seal_record;
-use vigil_core::protocol::{EnrollRequest, EnrollResponse, PanicRequest, PushRequest, SealedRecord};
+use vigil_core::protocol::{
+    EnrollRequest, EnrollResponse, PanicRequest, PushRequest, SealedRecord,
+};
 use vigil_server::{RunningServer, ServerConfig};
 
 /// The enrollment code of every test server.
@@ -57,8 +59,10 @@ pub fn config(dir: &TempDir, sites: Vec<Site>) -> ServerConfig {
     ServerConfig {
         database: dir.path().join("server.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&dir.path().join("server.db")))
-                .unwrap(),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &dir.path().join("server.db"),
+            ))
+            .unwrap(),
         ),
         enrollment_code: CODE.to_owned(),
         sites,
@@ -230,6 +234,7 @@ pub fn record(device_id: &str, seq: u64, body: RecordBody) -> Record {
         location: Location::Fix(fix()),
         clock: None,
         prev_hash: None,
+        attachments: Vec::new(),
         body,
     }
 }

@@ -25,8 +25,10 @@ pub async fn start_server(folder: &Path, addr: SocketAddr) -> RunningServer {
     let config = ServerConfig {
         database: folder.join("soc.db"),
         sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&folder.join("soc.db")))
-                .unwrap(),
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.join("soc.db"),
+            ))
+            .unwrap(),
         ),
         enrollment_code: CODE.into(),
         sites: Vec::new(),
