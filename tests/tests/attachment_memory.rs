@@ -9,9 +9,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use panic_support::{device_config, start_server};
+use vigil_core::model::{Incident, Severity};
 use vigil_core::store::SyncState;
 use vigil_core::{AttachmentFile, Vigil};
-use vigil_core::model::{Incident, Severity};
 
 /// The system allocator, counting the bytes allocated now and the most at any time.
 struct Counting;
@@ -59,8 +59,8 @@ async fn large_attachment_uses_bounded_memory() {
     let server_folder = tempfile::tempdir().unwrap();
     let device_folder = tempfile::tempdir().unwrap();
     let server = start_server(server_folder.path(), "127.0.0.1:0".parse().unwrap()).await;
-    let device = Vigil::open(device_folder.path().join("device.db"), device_config(&server.url()))
-        .unwrap();
+    let device =
+        Vigil::open(device_folder.path().join("device.db"), device_config(&server.url())).unwrap();
     // A sparse file: 200 MB to read, no disk space taken.
     let video = device_folder.path().join("clip.mp4");
     std::fs::File::create(&video).unwrap().set_len(FILE_BYTES).unwrap();
@@ -89,8 +89,8 @@ async fn large_attachment_uses_bounded_memory() {
     let stored = server.store().unwrap().attachment(record.attachments[0].id).unwrap().unwrap();
     assert!(stored.complete);
     assert_eq!(stored.received_bytes, vigil_core::crypto::sealed_len(FILE_BYTES));
-    // Two 64 KiB chunk buffers and a 256 KiB write buffer, with room for SQLite's page
-    // cache; a copy of the file would be 200 MB.
+    // Two chunk buffers of 64 KiB, with room for SQLite's page cache; a copy of the file
+    // would be 200 MB.
     assert!(capture_peak < 2 * 1024 * 1024, "capture peaked at {capture_peak} bytes");
     // A 1 MiB piece on each side of the loopback connection, with its copies in the HTTP
     // stacks of the client and the in-process server.

@@ -231,10 +231,10 @@ async fn upload_resumes_after_server_restart() {
     assert_eq!(device.store().record(record.id).unwrap().1, SyncState::Sent);
 
     // A write cut by a crash can leave bytes in the file past what the database records.
-    let mut partial =
-        std::fs::OpenOptions::new().append(true).open(server_folder.path().join(format!(
-            "soc.attachments/{id}.vgs"
-        ))).unwrap();
+    let mut partial = std::fs::OpenOptions::new()
+        .append(true)
+        .open(server_folder.path().join(format!("soc.attachments/{id}.vgs")))
+        .unwrap();
     partial.write_all(&[0x5A; 1000]).unwrap();
     drop(partial);
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use panic_support::proxy::{FaultProxy, Faults};
 use panic_support::{PATIENCE, device_config, free_addr, open_device, start_server};
-use vigil_core::alert::AlertState;
 use vigil_core::AttachmentFile;
+use vigil_core::alert::AlertState;
 use vigil_core::model::{
     AlertKind, Fix, FixSource, Incident, Location, NoFixReason, RecordBody, Severity,
 };

@@ -3,7 +3,7 @@
 //! random key, and is durable before the record that refers to it is stored.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
@@ -22,9 +22,6 @@ pub const MAX_ATTACHMENTS_PER_RECORD: usize = 20;
 
 /// Maximum length of a media type, in bytes (RFC 6838 allows 127 characters per part).
 const MAX_MEDIA_TYPE_BYTES: usize = 255;
-
-/// Bytes buffered before each write to an attachment file.
-const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// A file to attach to a record: a photo, audio clip or video the app has saved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,19 +216,17 @@ fn write_encrypted(
     source: File,
     partial: &Path,
 ) -> Result<crypto::StreamSummary> {
-    let target =
+    // `encrypt_stream` writes each chunk with its tag in one call, so the file needs no
+    // buffer of its own.
+    let mut target =
         File::create(partial).map_err(|error| file_error("create the attachment", error))?;
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, target);
 
-    let summary = crypto::encrypt_stream(key, &attachment_context(&id), source, &mut writer)
+    let summary = crypto::encrypt_stream(key, &attachment_context(&id), source, &mut target)
         .map_err(|error| match error {
             CryptoError::Io(message) => io_message_error(message),
             other => Error::InvalidState(format!("failed to encrypt the attachment: {other}")),
         })?;
 
-    let target = writer
-        .into_inner()
-        .map_err(|error| file_error("write the attachment", error.into_error()))?;
     target.sync_all().map_err(|error| file_error("sync the attachment", error))?;
     Ok(summary)
 }
