@@ -62,8 +62,8 @@ fn raw_seal_rate(key: &[u8], plaintext: &[u8]) -> f64 {
     mib_per_second(started)
 }
 
-/// Seals the buffer in place chunk by chunk, as a caller that holds the plaintext would;
-/// the tags go to a separate, pre-sized vector.
+/// Seals the buffer in place chunk by chunk, as a caller with the plaintext in memory
+/// would. The tags go to a separate, pre-sized vector.
 fn sealer_rate(key: &[u8], plaintext: &[u8]) -> f64 {
     let mut buffer = plaintext.to_vec();
     let count = buffer.len().div_ceil(CHUNK_BYTES);

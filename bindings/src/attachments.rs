@@ -35,7 +35,7 @@ pub struct AttachedIncident {
     pub attachments: Vec<Attachment>,
 }
 
-/// Where an attachment's upload stands.
+/// The state of an attachment's upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum AttachmentUploadState {
     /// Waiting to be uploaded, or partly uploaded; the next sync resumes it.
@@ -82,7 +82,7 @@ impl Vigil {
     /// # Errors
     ///
     /// `InvalidInput` for an invalid incident (as `log_incident`), more than 20 files, an
-    /// invalid media type or a file that cannot be read; `StorageFull` if the disk is full.
+    /// invalid media type or a file that cannot be read. `StorageFull` if the disk is full.
     /// Nothing is stored on an error.
     ///
     /// # Cancel safety
@@ -114,7 +114,7 @@ impl Vigil {
         .await
     }
 
-    /// Returns where an attachment's upload stands.
+    /// Returns the state of an attachment's upload.
     ///
     /// # Errors
     ///
@@ -136,9 +136,9 @@ impl Vigil {
     ///
     /// # Errors
     ///
-    /// `NotFound` if no attachment has this id; `Storage` if the stored file is missing,
-    /// truncated or changed (the copy at `path` is then removed); `InvalidState` if `path`
-    /// cannot be written.
+    /// `NotFound` if no attachment has this id. `Storage` if the stored file is missing,
+    /// truncated or changed, and then the copy at `path` is removed. `InvalidState` if
+    /// `path` cannot be written.
     ///
     /// # Cancel safety
     ///

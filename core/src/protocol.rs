@@ -200,7 +200,7 @@ pub fn attachment_key_context(id: &Uuid) -> Vec<u8> {
 }
 
 /// `PUT /v1/attachments/{id}`: announces an attachment's encrypted stream before its bytes,
-/// and asks how much of it the server has. Sending it again is harmless.
+/// and returns how much of it the server has. Sending it again is harmless.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachmentOffer {
     /// The record that refers to the attachment.

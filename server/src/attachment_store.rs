@@ -6,7 +6,7 @@ use crate::db::attachments;
 use crate::error::ServerError;
 use crate::store::ServerStore;
 
-/// An attachment as the server holds it.
+/// An attachment as the server stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAttachment {
     /// The device that uploaded it.

@@ -1,6 +1,6 @@
 //! A 200 MB attachment is captured, checked and uploaded with a bounded amount of memory.
 //!
-//! This test binary counts every heap allocation with its own global allocator, so it holds
+//! This test binary counts every heap allocation with its own global allocator, so it contains
 //! this one test only: another test running at the same time would add its allocations.
 
 mod panic_support;

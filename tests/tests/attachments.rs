@@ -59,7 +59,7 @@ fn local_file(device: &Vigil, id: Uuid) -> PathBuf {
     device.store().attachments_dir().join(format!("{id}.vgs"))
 }
 
-/// Checks that the server holds exactly the device's encrypted bytes of every attachment.
+/// Checks that the server stores exactly the device's encrypted bytes of every attachment.
 fn assert_same_on_server(server: &RunningServer, device: &Vigil, record: &Record) {
     let store = server.store().unwrap();
     for reference in &record.attachments {

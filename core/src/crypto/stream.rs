@@ -7,7 +7,7 @@
 //! "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015).
 //! A swapped or dropped chunk fails its tag because its index is part of the nonce, and a
 //! stream cut at a chunk boundary fails because its new final chunk was not sealed as last.
-//! [`encrypt_stream`] holds two chunks in memory at a time.
+//! [`encrypt_stream`] keeps two chunks in memory at a time.
 //!
 //! A record refers to its attachment by the stream's digest: the SHA-256 of the header and
 //! every chunk's tag. The tags are MACs of the chunks under the attachment key, so nobody
@@ -133,9 +133,9 @@ impl StreamSealer {
         &self.header
     }
 
-    /// Encrypts one chunk in place and returns its tag. Every chunk but the last must hold
-    /// exactly [`CHUNK_BYTES`]; the last holds at most that, and may be empty only when
-    /// it is the only one.
+    /// Encrypts one chunk in place and returns its tag. Every chunk but the last must contain
+    /// exactly [`CHUNK_BYTES`]. The last contains at most that, and may be empty only
+    /// when it is the only one.
     ///
     /// # Errors
     ///

@@ -1,7 +1,7 @@
 //! Attachments: the keys and upload state of the encrypted files that records refer to.
 //!
-//! The encrypted files live in [`Store::attachments_dir`]; this table holds what opens and
-//! tracks them. A record with attachments reaches [`SyncState::Acknowledged`] only once the
+//! The encrypted files live in [`Store::attachments_dir`]; this table contains their keys
+//! and upload state. A record with attachments reaches [`SyncState::Acknowledged`] only once the
 //! server has acknowledged the record and stored every one of its attachments.
 
 use std::path::PathBuf;
@@ -66,9 +66,9 @@ pub struct StoredAttachment {
     pub reference: AttachmentRef,
     /// The record that refers to it.
     pub record_id: Uuid,
-    /// Where its upload stands.
+    /// The state of its upload.
     pub state: UploadState,
-    /// Why it is damaged or rejected; `None` otherwise.
+    /// The reason it is damaged or rejected, or `None`.
     pub problem: Option<String>,
 }
 

@@ -179,3 +179,20 @@ fn record_waits_for_its_attachments() {
 }
 
 const T0_ACK: i64 = 1_764_806_500_000;
+
+#[test]
+fn reopening_removes_partial_files() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, _clock) = open_offline(&folder);
+    let photo = pattern_file(folder.path(), "photo.jpg", 1000);
+    let record = vigil
+        .log_incident_with_attachments(incident(), vec![attach(&photo, "image/jpeg")])
+        .unwrap();
+    let partial = vigil.store().attachments_dir().join(format!("{}.partial", uuid::Uuid::now_v7()));
+    std::fs::write(&partial, b"cut short").unwrap();
+    drop(vigil);
+
+    let (vigil, _clock) = open_offline(&folder);
+    assert!(!partial.exists(), "the partial file is removed");
+    vigil.verify_attachment(record.attachments[0].id).unwrap();
+}

@@ -1,9 +1,9 @@
 //! Uploading attachments in resumable pieces, after every record of the outbox.
 //!
 //! For each attachment not yet uploaded, the device first checks its file whole (see
-//! [`Vigil::verify_attachment`]), then offers it to the server, which replies with how many
-//! bytes of the encrypted stream it already has, and sends the rest in pieces of at most
-//! [`MAX_ATTACHMENT_CHUNK_BYTES`]. An interrupted upload, even one cut by a restart of
+//! [`Vigil::verify_attachment`]) and offers it to the server. The server replies with how
+//! many bytes of the encrypted stream it already has, and the device sends the rest in
+//! pieces of at most [`MAX_ATTACHMENT_CHUNK_BYTES`]. An interrupted upload, even one cut by a restart of
 //! either side, resumes at the server's offset. The server checks the stream's digest once
 //! it has every byte. The record stays `Sent` until then (see
 //! [`crate::store::Store::mark_attachment_uploaded`]).
@@ -86,7 +86,7 @@ impl Vigil {
             let current = match status {
                 Ok(current) => current,
                 Err(Error::Server { status: 409, .. }) => {
-                    // Another offset than ours: ask the server where it stands.
+                    // The server has another offset than ours, so offer again to learn it.
                     status = self
                         .retrying(deadline, || {
                             self.inner.client.offer_attachment(token, id, &offer)

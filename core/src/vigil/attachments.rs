@@ -36,9 +36,9 @@ pub struct AttachmentFile {
 impl Vigil {
     /// Stores an incident report with files attached, and the current fix.
     ///
-    /// Each file is encrypted into the store's attachment folder with its own key, and
-    /// synced to disk, before the record is stored; only a bounded buffer is held in
-    /// memory whatever the file's size. The record refers to each file by the digest of its
+    /// Each file is encrypted into the store's attachment folder with its own key and
+    /// synced to disk before the record is stored. Memory use stays at two 64 KiB chunks
+    /// whatever the file's size. The record refers to each file by the digest of its
     /// encrypted stream. This blocks for as long as the files take to read and write.
     ///
     /// # Errors
@@ -146,6 +146,30 @@ impl Vigil {
     /// As [`Vigil::read_attachment`].
     pub fn verify_attachment(&self, id: Uuid) -> Result<AttachmentRef> {
         self.read_attachment(id, std::io::sink())
+    }
+}
+
+/// Removes the `.partial` files that a capture cut short by a crash left in the attachment
+/// folder. Their records were never stored, and their keys were never saved.
+///
+/// NOTE: a `.vgs` file whose capture crashed after the file was renamed but before the
+/// record was stored is kept: it cannot be distinguished here from an attachment of a
+/// quarantined database, whose rows contain its key.
+pub(super) fn remove_partial_files(store: &crate::store::Store) {
+    let Ok(entries) = std::fs::read_dir(store.attachments_dir()) else {
+        return;
+    };
+    let mut removed = 0u32;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|extension| extension == "partial")
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(removed, "removed attachment files left by an interrupted capture");
     }
 }
 

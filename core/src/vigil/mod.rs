@@ -145,6 +145,7 @@ impl Vigil {
         if let Some(soc_public_key) = &config.soc_public_key {
             store.set_setting(crate::store::SOC_PUBLIC_KEY, soc_public_key)?;
         }
+        attachments::remove_partial_files(&store);
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 

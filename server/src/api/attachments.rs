@@ -4,8 +4,8 @@
 //! The server cannot decrypt a stream, so it checks what it can without the key: the
 //! stream's length against the announced size, and its digest (SHA-256 over the header and
 //! chunk tags) once every byte is stored. The database row records how many bytes of the
-//! file are durable; bytes past that point (from a write cut by a crash) are cut off
-//! before the next write, so a replayed or out-of-order piece changes nothing.
+//! file are durable. Bytes past that point, from a write cut by a crash, are cut off
+//! before the next write. A replayed or out-of-order piece changes nothing.
 
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -26,17 +26,17 @@ use super::{AppState, now_ms};
 use crate::db::attachments::{self, AttachmentRow, OfferOutcome};
 use crate::error::ServerError;
 
-/// Longest sealed key accepted, in base64url characters. A sealed 32-byte key is 84 bytes
+/// Maximum length of a sealed key, in base64url characters. A sealed 32-byte key is 84 bytes
 /// (112 characters); the margin leaves room for a later format.
 const MAX_SEALED_KEY_CHARS: usize = 1024;
 
-/// Longest media type accepted, in bytes.
+/// Maximum length of a media type, in bytes.
 const MAX_MEDIA_TYPE_BYTES: usize = 255;
 
 /// The query of `POST /v1/attachments/{id}/content`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct ContentQuery {
-    /// Where in the stream the body starts.
+    /// The position in the stream where the body starts, in bytes.
     offset: u64,
 }
 

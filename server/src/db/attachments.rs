@@ -12,7 +12,7 @@ use crate::error::ServerError;
 pub(crate) struct AttachmentRow {
     /// The device that offered it.
     pub(crate) device_id: String,
-    /// What the device announced.
+    /// The device's offer.
     pub(crate) offer: AttachmentOffer,
     /// Bytes of the stream stored, from its start.
     pub(crate) received_bytes: u64,
@@ -20,7 +20,7 @@ pub(crate) struct AttachmentRow {
     pub(crate) completed_at_ms: Option<i64>,
 }
 
-/// What an offer found.
+/// The outcome of an offer.
 pub(crate) enum OfferOutcome {
     /// The attachment is known (or now stored) with this offer.
     Accepted(AttachmentRow),
