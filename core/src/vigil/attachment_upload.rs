@@ -26,6 +26,10 @@ use crate::protocol::{
 };
 use crate::store::{SOC_PUBLIC_KEY, StoredAttachment, UploadState, decode_soc_public_key};
 
+/// Offers in a row, each followed by a rejected piece, after which an upload gives up
+/// until the next sync.
+const MAX_OFFERS_WITHOUT_PROGRESS: u32 = 3;
+
 /// Attachments read from the store per page.
 const PAGE: usize = 16;
 
@@ -82,11 +86,27 @@ impl Vigil {
         let mut status =
             self.retrying(deadline, || self.inner.client.offer_attachment(token, id, &offer)).await;
 
+        let mut offers_without_progress = 0;
+        let mut stored_before = 0;
         loop {
             let current = match status {
                 Ok(current) => current,
-                Err(Error::Server { status: 409, .. }) => {
-                    // The server has another offset than ours, so offer again to learn it.
+                Err(Error::Server { status: 404 | 409, message, .. })
+                    if message.starts_with("offset_mismatch")
+                        || message.starts_with("attachment_not_found") =>
+                {
+                    // The server has another offset than ours, or lost the offer, so offer
+                    // again to learn where to resume.
+                    offers_without_progress += 1;
+                    if offers_without_progress > MAX_OFFERS_WITHOUT_PROGRESS {
+                        return Err(Error::Server {
+                            status: 0,
+                            message: format!(
+                                "the server kept rejecting the upload offset: {message}"
+                            ),
+                            retry_after_ms: None,
+                        });
+                    }
                     status = self
                         .retrying(deadline, || {
                             self.inner.client.offer_attachment(token, id, &offer)
@@ -94,7 +114,7 @@ impl Vigil {
                         .await;
                     continue;
                 }
-                Err(Error::Server { status: code @ (403 | 413 | 422), message, .. }) => {
+                Err(Error::Server { status: code @ (403 | 409 | 413 | 422), message, .. }) => {
                     tracing::warn!(attachment = %id, status = code, "the server rejected an attachment");
                     let reason = format!("HTTP {code}: {message}");
                     self.blocking(move |vigil| {
@@ -106,6 +126,10 @@ impl Vigil {
                 Err(error) => return Err(error),
             };
 
+            if current.received_bytes > stored_before {
+                offers_without_progress = 0;
+                stored_before = current.received_bytes;
+            }
             if current.complete {
                 let uploaded_at_ms = self.now_ms();
                 self.blocking(move |vigil| {
