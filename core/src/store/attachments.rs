@@ -98,21 +98,24 @@ impl Store {
             insert_records(&transaction, Some(&self.key), self.signing_key(), vec![record])?
                 .remove(0);
         {
-            // NOTE: the attachment key is stored in clear, so the files are only as safe
-            // as the database file until the store encrypts its columns with a data key.
+            // Each attachment key is stored in an envelope under the store's data key.
             let mut insert = transaction.prepare_cached(
                 "INSERT INTO attachments (id, record_id, digest, size_bytes, media_type, key)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for new in &attachments {
                 let reference = &new.reference;
+                let sealed_key =
+                    self.key.seal(&new.key, &key_context(reference.id)).map_err(|error| {
+                        Error::InvalidState(format!("failed to encrypt an attachment key: {error}"))
+                    })?;
                 insert.execute(params![
                     reference.id.to_string(),
                     stored.id.to_string(),
                     reference.digest,
                     i64::try_from(reference.size_bytes).unwrap_or(i64::MAX),
                     reference.media_type,
-                    &new.key[..],
+                    sealed_key,
                 ])?;
             }
         }
@@ -151,8 +154,15 @@ impl Store {
                 row.get::<_, Vec<u8>>(0)
             })
             .optional()?;
-        key.map(Zeroizing::new)
-            .ok_or_else(|| Error::NotFound { what: "attachment", id: id.to_string() })
+        let Some(envelope) = key else {
+            return Err(Error::NotFound { what: "attachment", id: id.to_string() });
+        };
+        self.key.open(&envelope, &key_context(id)).map_err(|error| {
+            Error::Corrupt(format!(
+                "the key of attachment {id} cannot be decrypted ({error}); the stored envelope \
+                 was changed or moved"
+            ))
+        })
     }
 
     /// Returns up to `limit` attachments waiting for upload, in the order their records
@@ -214,6 +224,43 @@ impl Store {
             params![id.to_string(), state.to_sql(), reason],
         )?;
         Ok(())
+    }
+}
+
+/// Returns the associated data of an attachment key's envelope, which binds it to its row.
+fn key_context(id: Uuid) -> Vec<u8> {
+    format!("vigil/attachments/key/{id}").into_bytes()
+}
+
+/// Deletes the rows of the attachments of the records in `temp.purge`, and returns their
+/// ids so that their files can be removed once the transaction commits.
+pub(super) fn purge_attachment_rows(transaction: &rusqlite::Transaction<'_>) -> Result<Vec<Uuid>> {
+    let ids = {
+        let mut statement = transaction
+            .prepare("SELECT id FROM attachments WHERE record_id IN (SELECT id FROM temp.purge)")?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        rows.iter().map(|id| parse_uuid(id)).collect::<Result<Vec<Uuid>>>()?
+    };
+    transaction
+        .execute("DELETE FROM attachments WHERE record_id IN (SELECT id FROM temp.purge)", [])?;
+    Ok(ids)
+}
+
+impl Store {
+    /// Removes the encrypted files of purged attachments. A file that cannot be removed is
+    /// logged and left behind; its key is already gone with its row.
+    pub(super) fn remove_attachment_files(&self, ids: &[Uuid]) {
+        let folder = self.attachments_dir();
+        for id in ids {
+            let path = folder.join(format!("{id}.vgs"));
+            if let Err(error) = std::fs::remove_file(&path) {
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(attachment = %id, %error, "failed to remove a purged attachment file");
+                }
+            }
+        }
     }
 }
 

@@ -134,8 +134,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // this migration or before the key was known; a push then makes it from the body.
     "ALTER TABLE records ADD COLUMN signature BLOB;
     ALTER TABLE records ADD COLUMN sealed BLOB;",
-    // Attachments: the key and upload state of each encrypted file a record refers to.
-    // `upload_state` is 0 pending, 1 uploaded, 2 damaged, 3 rejected.
+    // Attachments: the key (in an envelope under the data key) and upload state of each
+    // encrypted file a record refers to. `upload_state` is 0 pending, 1 uploaded,
+    // 2 damaged, 3 rejected.
     "CREATE TABLE attachments (
         id TEXT PRIMARY KEY NOT NULL,
         record_id TEXT NOT NULL REFERENCES records (id),

@@ -196,3 +196,25 @@ fn reopening_removes_partial_files() {
     assert!(!partial.exists(), "the partial file is removed");
     vigil.verify_attachment(record.attachments[0].id).unwrap();
 }
+
+#[test]
+fn purge_removes_uploaded_attachments() {
+    let folder = tempfile::tempdir().unwrap();
+    let (vigil, _clock) = open_offline(&folder);
+    let photo = pattern_file(folder.path(), "photo.jpg", 1000);
+    let record = vigil
+        .log_incident_with_attachments(incident(), vec![attach(&photo, "image/jpeg")])
+        .unwrap();
+    let id = record.attachments[0].id;
+    vigil.store().mark_sent(&[record.id]).unwrap();
+    vigil.store().mark_acknowledged(&[record.id], T0_ACK).unwrap();
+
+    assert_eq!(vigil.store().purge_acknowledged(T0_ACK + 10).unwrap(), 0, "not uploaded yet");
+    assert!(stored_file(&vigil, id).exists());
+
+    vigil.store().mark_attachment_uploaded(id, T0_ACK + 1).unwrap();
+    assert_eq!(vigil.store().purge_acknowledged(T0_ACK + 10).unwrap(), 1);
+    assert!(!stored_file(&vigil, id).exists(), "the encrypted file is removed");
+    let missing = vigil.store().attachment(id).unwrap_err();
+    assert!(matches!(missing, Error::NotFound { .. }), "{missing}");
+}
