@@ -62,6 +62,12 @@ async fn vigil_upload_rate() -> (f64, Vec<u8>) {
     let folder = tempfile::tempdir().expect("failed to create a temp folder");
     let server_config = ServerConfig {
         database: folder.path().join("soc.db"),
+        sealing_key: std::sync::Arc::new(
+            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
+                &folder.path().join("soc.db"),
+            ))
+            .expect("the SOC sealing key must load"),
+        ),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
