@@ -7,6 +7,7 @@ mod capture;
 mod catch_up;
 mod location;
 mod sync;
+mod upload;
 
 use clap::{Parser, ValueEnum};
 
@@ -62,6 +63,7 @@ fn main() {
     }
     if matches!(options.which, Which::All | Which::Attachment) {
         attachment::run(options.rounds);
+        runtime.block_on(upload::run(options.rounds));
     }
     if matches!(options.which, Which::All | Which::Alerts) {
         runtime.block_on(alerts::run(options.alerts));

@@ -6,6 +6,7 @@
 
 mod alerts;
 mod boot_clock;
+mod attachments;
 mod error;
 mod keys;
 mod lifecycle;
@@ -23,6 +24,7 @@ use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
 pub use boot_clock::{BootClockReading, BootClockSource};
+pub use attachments::{AttachedIncident, Attachment, AttachmentFile, AttachmentUploadState};
 pub use error::VigilError;
 pub use keys::{KeyStore, KeyStoreError, passphrase_key_store};
 pub use lone_worker::{
@@ -699,6 +701,14 @@ impl Vigil {
 
 mod uuid_text {
     use crate::VigilError;
+
+    /// Parses an id passed by the app for the argument `field`.
+    pub(crate) fn parse_id(field: &str, text: &str) -> Result<uuid::Uuid, VigilError> {
+        uuid::Uuid::parse_str(text).map_err(|error| VigilError::InvalidInput {
+            field: field.into(),
+            reason: format!("{text:?} is not a UUID: {error}"),
+        })
+    }
 
     /// Parses a record id passed by the app.
     pub(crate) fn parse_record_id(text: &str) -> Result<uuid::Uuid, VigilError> {

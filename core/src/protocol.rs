@@ -189,3 +189,56 @@ pub struct HeartbeatResponse {
     /// The server's clock at the reply, in milliseconds since the Unix epoch.
     pub server_time_ms: i64,
 }
+
+/// The largest body of `POST /v1/attachments/{id}/content`, in bytes. A device sends an
+/// attachment's encrypted stream in pieces of at most this size.
+pub const MAX_ATTACHMENT_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Returns the associated data an attachment's encrypted stream is bound to, so a stream
+/// moved to another attachment id fails to decrypt.
+pub fn attachment_context(id: &Uuid) -> Vec<u8> {
+    format!("vigil-attachment-v1:{id}").into_bytes()
+}
+
+/// Returns the associated data an attachment's key is sealed to the SOC with.
+pub fn attachment_key_context(id: &Uuid) -> Vec<u8> {
+    format!("vigil-attachment-key-v1:{id}").into_bytes()
+}
+
+/// `PUT /v1/attachments/{id}`: announces an attachment's encrypted stream before its bytes,
+/// and returns how much of it the server has. Sending it again is harmless.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentOffer {
+    /// The record that refers to the attachment.
+    pub record_id: Uuid,
+    /// The stream's digest, as in [`crate::model::AttachmentRef::digest`]; the server
+    /// checks it once it has every byte.
+    pub digest: String,
+    /// The size of the original file, in bytes.
+    pub size_bytes: u64,
+    /// The length of the encrypted stream, in bytes (`crypto::sealed_len(size_bytes)`).
+    pub sealed_bytes: u64,
+    /// The media type, such as `image/jpeg`.
+    pub media_type: String,
+    /// The attachment's key sealed to the SOC's public key (`crypto::seal_to_soc` with
+    /// [`attachment_key_context`]), base64url without padding. Absent when the device
+    /// does not know the SOC's key; the SOC then cannot open the stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_key: Option<String>,
+}
+
+/// The reply to [`AttachmentOffer`] and to each piece of content: how much of the stream
+/// the server has durably stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentStatus {
+    /// The attachment.
+    pub id: Uuid,
+    /// Bytes of the stream stored, from its start; the next piece starts at this offset.
+    pub received_bytes: u64,
+    /// The length of the whole stream, in bytes.
+    pub sealed_bytes: u64,
+    /// Whether the server has every byte and the digest matched.
+    pub complete: bool,
+    /// The server's clock at the reply, in milliseconds since the Unix epoch.
+    pub server_time_ms: i64,
+}

@@ -65,6 +65,9 @@ pub enum ServerError {
     /// No device enrolled with this id.
     #[error("device {0:?} not found; it must enroll before it can receive commands")]
     DeviceNotFound(String),
+    /// Reading or writing an attachment file failed.
+    #[error("attachment file I/O failed: {0}")]
+    Attachment(#[source] std::io::Error),
 
     /// A database task on the blocking thread pool panicked or was cancelled.
     #[error("a database task failed: {0}")]

@@ -54,6 +54,12 @@ impl RunningServer {
         &self.database
     }
 
+    /// Returns the path of an attachment's stored encrypted stream; the file exists once
+    /// the first piece arrived.
+    pub fn attachment_path(&self, id: uuid::Uuid) -> PathBuf {
+        api::attachments::attachment_file(&attachments_dir(&self.database), id)
+    }
+
     /// Opens a read-only connection to the server's database. See [`ServerStore`].
     pub fn store(&self) -> Result<ServerStore, ServerError> {
         ServerStore::open(&self.database)
@@ -142,6 +148,8 @@ pub async fn start_with_tls(
         operator_token: config.operator_token.map(Arc::from),
         sealing_key: config.sealing_key,
         nonces: Default::default(),
+        attachments_dir: Arc::from(attachments_dir(&config.database)),
+        attachment_writes: Default::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     // A dropped sender also stops the server.
@@ -179,6 +187,12 @@ fn check_plain_http(addr: SocketAddr, tls: bool) -> Result<(), ServerError> {
     }
     tracing::warn!(%addr, "serving plain HTTP without TLS; use it only for local tests");
     Ok(())
+}
+
+/// Returns the folder of the attachments' encrypted streams: next to the database file,
+/// with the extension `attachments`.
+pub(crate) fn attachments_dir(database: &Path) -> PathBuf {
+    database.with_extension("attachments")
 }
 
 /// Runs the server until Ctrl-C or, on Unix, SIGTERM (what service managers and

@@ -1,5 +1,5 @@
 //! Panic alerts on their own lane, against the reference server on loopback: every state,
-//! restarts, a stalled upload, a bad link and no location at all.
+//! restarts, a large attachment upload in progress, a bad link and no location at all.
 
 mod panic_support;
 
@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use panic_support::proxy::{FaultProxy, Faults};
 use panic_support::{PATIENCE, device_config, free_addr, open_device, start_server};
+use vigil_core::AttachmentFile;
 use vigil_core::alert::AlertState;
-use vigil_core::model::{AlertKind, Fix, FixSource, Location, NoFixReason, RecordBody};
+use vigil_core::model::{
+    AlertKind, Fix, FixSource, Incident, Location, NoFixReason, RecordBody, Severity,
+};
 use vigil_core::store::SyncState;
 use vigil_core::{Clock, SystemClock};
 
@@ -109,22 +112,40 @@ async fn alert_resent_until_server_is_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alert_passes_stalled_upload() {
+async fn alert_passes_attachment_upload() {
     let server_folder = tempfile::tempdir().unwrap();
     let device_folder = tempfile::tempdir().unwrap();
     let server = start_server(server_folder.path(), "127.0.0.1:0".parse().unwrap()).await;
-    let faults = Faults { hold_prefix: Some(b"POST /v1/records".to_vec()), ..Faults::default() };
-    let proxy = FaultProxy::start(server.addr(), faults).await;
+    // 1 MiB/s per connection makes the 16 MiB video take about 16 s to upload.
+    let slow = Faults { bytes_per_second: Some(1024 * 1024), ..Faults::default() };
+    let proxy = FaultProxy::start(server.addr(), slow).await;
     let (device, recorder) = open_device(device_folder.path(), device_config(&proxy.url()));
 
-    let fixes: Vec<_> = (0..10_000).map(|n| fix(T0 + n * 1_000)).collect();
+    let video = device_folder.path().join("clip.mp4");
+    let file = std::fs::File::create(&video).unwrap();
+    file.set_len(16 * 1024 * 1024).unwrap();
+    drop(file);
+    let incident = Incident {
+        category: "intrusion".into(),
+        severity: Severity::High,
+        text: "Fence cut".into(),
+    };
+    let attachment = AttachmentFile { path: video, media_type: "video/mp4".into() };
+    let with_video = device.log_incident_with_attachments(incident, vec![attachment]).unwrap();
+    let fixes: Vec<_> = (0..1_000).map(|n| fix(T0 + n * 1_000)).collect();
     device.record_fixes(fixes).unwrap();
+    let video_id = with_video.attachments[0].id;
+
     let sync = tokio::spawn({
         let device = device.clone();
         async move { device.sync_now().await }
     });
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    while proxy.held() == 0 {
+    loop {
+        let stored = server.store().unwrap().attachment(video_id).unwrap();
+        if stored.is_some_and(|stored| stored.received_bytes > 0) {
+            break;
+        }
         assert!(tokio::time::Instant::now() < deadline, "the upload never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -132,14 +153,17 @@ async fn alert_passes_stalled_upload() {
     let record = device.raise_panic().unwrap();
     recorder.wait_for(record.id, AlertState::Delivered).await;
 
-    assert!(!sync.is_finished(), "the upload must still be in progress");
-    assert_eq!(device.store().sync_counts().unwrap().pending, 10_000);
-    assert_eq!(server.store().unwrap().record_count().unwrap(), 1, "only the alert");
+    let upload = server.store().unwrap().attachment(video_id).unwrap().unwrap();
+    assert!(!upload.complete, "the upload must still be in progress");
+    assert!(!sync.is_finished(), "the sync must still be in progress");
+    assert_eq!(device.store().record(with_video.id).unwrap().1, SyncState::Sent);
 
-    proxy.release();
+    proxy.set(Faults::default());
     let summary = sync.await.unwrap().unwrap();
     assert_eq!(summary.counts.pending, 0);
-    assert_eq!(server.store().unwrap().record_count().unwrap(), 10_001);
+    assert!(server.store().unwrap().attachment(video_id).unwrap().unwrap().complete);
+    assert_eq!(device.store().record(with_video.id).unwrap().1, SyncState::Acknowledged);
+    assert_eq!(server.store().unwrap().record_count().unwrap(), 1_002);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,6 +30,7 @@ fn panic_record(device: &Vigil) -> NewRecord {
         captured_at_ms: SystemClock.now_ms(),
         location: Location::NoFix { reason: NoFixReason::Unavailable },
         clock: None,
+        attachments: Vec::new(),
         body: RecordBody::Panic { alert: AlertKind::Panic },
     }
 }

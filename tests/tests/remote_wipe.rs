@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use vigil_core::model::{Incident, Severity};
 use vigil_core::crypto::KeyFileKek;
+use vigil_core::model::{Incident, Severity};
 use vigil_core::protocol::CommandKind;
 use vigil_core::store::Store;
 use vigil_core::{Config, Error, ManualClock, Vigil};
@@ -130,7 +130,8 @@ async fn commands_of_other_devices_are_not_applied() {
     let device = open_device(device_folder.path(), &server.url()).unwrap();
     device.sync_now().await.unwrap();
 
-    let unknown = vigil_server::queue_command(server.database(), "no-such-device", CommandKind::Wipe, T0);
+    let unknown =
+        vigil_server::queue_command(server.database(), "no-such-device", CommandKind::Wipe, T0);
 
     assert!(matches!(unknown, Err(vigil_server::ServerError::DeviceNotFound(_))), "{unknown:?}");
     device.log_incident(incident("Quiet night")).unwrap();

@@ -54,8 +54,7 @@ struct Operator {
 impl Operator {
     /// Returns the site and its ETag.
     async fn get(&self) -> (Site, String) {
-        let response =
-            self.http.get(&self.url).bearer_auth(OPERATOR_TOKEN).send().await.unwrap();
+        let response = self.http.get(&self.url).bearer_auth(OPERATOR_TOKEN).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 200);
         let etag = response.headers()["etag"].to_str().unwrap().to_owned();
         (serde_json::from_slice(&response.bytes().await.unwrap()).unwrap(), etag)

@@ -19,7 +19,10 @@ pub use envelope::DataKey;
 pub use key_file::KeyFileKek;
 pub use keys::{KeyEncryptionKey, PBKDF2_ITERATIONS, PassphraseKek, WrappedDataKey};
 pub use seal::{SocSealingKey, seal_to_soc};
-pub use stream::{CHUNK_BYTES, StreamSummary, decrypt_stream, encrypt_stream};
+pub use stream::{
+    CHUNK_BYTES, StreamSealer, StreamSummary, decrypt_stream, encrypt_stream, sealed_len,
+    stream_digest,
+};
 
 /// A cryptographic failure. The variants say what an app or an investigator can act on;
 /// none carries key material or plaintext.

@@ -7,7 +7,7 @@
 //! "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015).
 //! A swapped or dropped chunk fails its tag because its index is part of the nonce, and a
 //! stream cut at a chunk boundary fails because its new final chunk was not sealed as last.
-//! Only two chunks are in memory at a time.
+//! [`encrypt_stream`] keeps two chunks in memory at a time.
 //!
 //! A record refers to its attachment by the stream's digest: the SHA-256 of the header and
 //! every chunk's tag. The tags are MACs of the chunks under the attachment key, so nobody
@@ -42,6 +42,9 @@ pub struct StreamSummary {
 /// Encrypts `input` to `output` with a 32-byte attachment key, binding every chunk to
 /// `context` (such as the attachment id).
 ///
+/// Each chunk is read into one buffer, sealed there, and written with its tag in one
+/// `write_all` call, so `output` needs no buffering of its own.
+///
 /// # Errors
 ///
 /// [`CryptoError::Io`] if reading or writing fails, [`CryptoError::Random`] if no nonce
@@ -52,51 +55,142 @@ pub fn encrypt_stream(
     mut input: impl Read,
     mut output: impl Write,
 ) -> Result<StreamSummary, CryptoError> {
-    let key = aead_key(key)?;
-    let mut prefix = [0u8; PREFIX_LEN];
-    fill_random(&mut prefix)?;
+    let mut sealer = StreamSealer::new(key, context)?;
+    output.write_all(sealer.header())?;
 
-    let mut header = vec![VERSION_1, ALGORITHM_AES_256_GCM];
-    header.extend_from_slice(&(CHUNK_BYTES as u32).to_be_bytes());
-    header.extend_from_slice(&prefix);
-    output.write_all(&header)?;
-    let aad = [context, &header].concat();
-
-    let mut digest = Context::new(&SHA256);
-    digest.update(&header);
-    let mut total = 0u64;
-    let mut current = vec![0u8; CHUNK_BYTES];
-    let mut current_len = read_full(&mut input, &mut current)?;
-    let mut next = vec![0u8; CHUNK_BYTES];
-    let mut index = 0u32;
+    let mut current = vec![0u8; CHUNK_BYTES + TAG_LEN];
+    let mut current_len = read_full(&mut input, &mut current[..CHUNK_BYTES])?;
+    let mut next = vec![0u8; CHUNK_BYTES + TAG_LEN];
 
     loop {
         // Read ahead, because sealing a chunk needs to tell whether it is the last one.
-        let next_len =
-            if current_len == CHUNK_BYTES { read_full(&mut input, &mut next)? } else { 0 };
+        let next_len = if current_len == CHUNK_BYTES {
+            read_full(&mut input, &mut next[..CHUNK_BYTES])?
+        } else {
+            0
+        };
         let last = next_len == 0;
 
-        let chunk = &mut current[..current_len];
-        let tag = key
-            .seal_in_place_separate_tag(chunk_nonce(&prefix, index, last), Aad::from(&aad), chunk)
-            .map_err(|_| CryptoError::Malformed("chunk too long".into()))?;
-        output.write_all(chunk)?;
-        output.write_all(tag.as_ref())?;
-        digest.update(tag.as_ref());
-        total += current_len as u64;
+        let tag = sealer.seal_chunk(&mut current[..current_len], last)?;
+        current[current_len..current_len + TAG_LEN].copy_from_slice(&tag);
+        output.write_all(&current[..current_len + TAG_LEN])?;
 
         if last {
             break;
         }
         std::mem::swap(&mut current, &mut next);
         current_len = next_len;
-        index = index
-            .checked_add(1)
-            .ok_or_else(|| CryptoError::Malformed("stream longer than 2^32 chunks".into()))?;
     }
 
     output.flush()?;
-    Ok(StreamSummary { plaintext_bytes: total, digest: hex(digest.finish().as_ref()) })
+    sealer.finish()
+}
+
+/// Seals a stream chunk by chunk in the caller's buffers, for callers that hold the
+/// plaintext already and want no copies. [`encrypt_stream`] is built on it; the bytes
+/// are the same.
+///
+/// Write [`StreamSealer::header`], then each chunk sealed by
+/// [`StreamSealer::seal_chunk`] followed by its tag, in order.
+pub struct StreamSealer {
+    key: LessSafeKey,
+    prefix: [u8; PREFIX_LEN],
+    header: [u8; HEADER_LEN],
+    aad: Vec<u8>,
+    digest: Context,
+    index: u32,
+    total: u64,
+    sealed_last: bool,
+}
+
+impl StreamSealer {
+    /// Starts a stream under a 32-byte attachment key, bound to `context`, with a fresh
+    /// random nonce prefix.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] for a key that is not 32 bytes; [`CryptoError::Random`]
+    /// if no nonce prefix can be drawn.
+    pub fn new(key: &[u8], context: &[u8]) -> Result<Self, CryptoError> {
+        let key = aead_key(key)?;
+        let mut prefix = [0u8; PREFIX_LEN];
+        fill_random(&mut prefix)?;
+
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = VERSION_1;
+        header[1] = ALGORITHM_AES_256_GCM;
+        header[2..6].copy_from_slice(&(CHUNK_BYTES as u32).to_be_bytes());
+        header[6..].copy_from_slice(&prefix);
+        let aad = [context, &header].concat();
+        let mut digest = Context::new(&SHA256);
+        digest.update(&header);
+
+        Ok(Self { key, prefix, header, aad, digest, index: 0, total: 0, sealed_last: false })
+    }
+
+    /// Returns the stream's header, which comes before the first chunk.
+    pub fn header(&self) -> &[u8] {
+        &self.header
+    }
+
+    /// Encrypts one chunk in place and returns its tag. Every chunk but the last must contain
+    /// exactly [`CHUNK_BYTES`]. The last contains at most that, and may be empty only
+    /// when it is the only one.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] for a chunk of the wrong size, a chunk after the last,
+    /// or a stream longer than 2^32 chunks.
+    pub fn seal_chunk(
+        &mut self,
+        chunk: &mut [u8],
+        last: bool,
+    ) -> Result<[u8; TAG_LEN], CryptoError> {
+        if self.sealed_last {
+            return Err(CryptoError::Malformed("a chunk after the last one".into()));
+        }
+        let size_ok = if last {
+            chunk.len() <= CHUNK_BYTES && (self.index == 0 || !chunk.is_empty())
+        } else {
+            chunk.len() == CHUNK_BYTES
+        };
+        if !size_ok {
+            return Err(CryptoError::Malformed(format!("a chunk of {} bytes", chunk.len())));
+        }
+
+        let nonce = chunk_nonce(&self.prefix, self.index, last);
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(nonce, Aad::from(&self.aad), chunk)
+            .map_err(|_| CryptoError::Malformed("chunk too long".into()))?;
+        let tag: [u8; TAG_LEN] = tag.as_ref().try_into().expect("AES-GCM tags are 16 bytes");
+
+        self.digest.update(&tag);
+        self.total += chunk.len() as u64;
+        self.sealed_last = last;
+        if !last {
+            self.index = self
+                .index
+                .checked_add(1)
+                .ok_or_else(|| CryptoError::Malformed("stream longer than 2^32 chunks".into()))?;
+        }
+        Ok(tag)
+    }
+
+    /// Returns the stream's plaintext length and digest.
+    ///
+    /// # Errors
+    ///
+    /// [`CryptoError::Malformed`] if no chunk was sealed as the last one.
+    pub fn finish(self) -> Result<StreamSummary, CryptoError> {
+        if !self.sealed_last {
+            return Err(CryptoError::Malformed("the stream has no last chunk".into()));
+        }
+        Ok(StreamSummary {
+            plaintext_bytes: self.total,
+            digest: hex(self.digest.finish().as_ref()),
+        })
+    }
 }
 
 /// Decrypts a stream written by [`encrypt_stream`] to `output`.
@@ -120,16 +214,7 @@ pub fn decrypt_stream(
     if read_full(&mut input, &mut header)? != HEADER_LEN {
         return Err(CryptoError::Malformed("stream shorter than its header".into()));
     }
-    if header[0] != VERSION_1 || header[1] != ALGORITHM_AES_256_GCM {
-        return Err(CryptoError::Unsupported(format!(
-            "stream version {}, algorithm {}",
-            header[0], header[1]
-        )));
-    }
-    let chunk_bytes = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
-    if chunk_bytes == 0 || chunk_bytes > 16 * 1024 * 1024 {
-        return Err(CryptoError::Malformed(format!("chunk size {chunk_bytes}")));
-    }
+    let chunk_bytes = chunk_size(&header)?;
     let prefix: [u8; PREFIX_LEN] = header[6..].try_into().expect("the header has 7 prefix bytes");
     let aad = [context, &header[..]].concat();
 
@@ -171,6 +256,67 @@ pub fn decrypt_stream(
 
     output.flush()?;
     Ok(StreamSummary { plaintext_bytes: total, digest: hex(digest.finish().as_ref()) })
+}
+
+/// Returns the length of the stream [`encrypt_stream`] writes for `plaintext_bytes` bytes:
+/// the header, the plaintext, and one tag per chunk (one chunk for an empty input).
+pub fn sealed_len(plaintext_bytes: u64) -> u64 {
+    let chunks = plaintext_bytes.div_ceil(CHUNK_BYTES as u64).max(1);
+    HEADER_LEN as u64 + plaintext_bytes + chunks * TAG_LEN as u64
+}
+
+/// Computes the digest of a stream written by [`encrypt_stream`] without its key, by
+/// reading the header and each chunk's tag. A server uses it to check an upload.
+///
+/// It checks only that the stream is well formed, not that its chunks are authentic:
+/// only [`decrypt_stream`], with the key, detects a changed ciphertext byte.
+///
+/// # Errors
+///
+/// [`CryptoError::Malformed`] or [`CryptoError::Unsupported`] for a header this version
+/// cannot read or a stream with no chunk; [`CryptoError::Io`] if reading fails.
+pub fn stream_digest(mut input: impl Read) -> Result<String, CryptoError> {
+    let mut header = [0u8; HEADER_LEN];
+    if read_full(&mut input, &mut header)? != HEADER_LEN {
+        return Err(CryptoError::Malformed("stream shorter than its header".into()));
+    }
+    let chunk_bytes = chunk_size(&header)?;
+
+    let mut digest = Context::new(&SHA256);
+    digest.update(&header);
+    let mut chunk = vec![0u8; chunk_bytes + TAG_LEN];
+    let mut first = true;
+    loop {
+        let read = read_full(&mut input, &mut chunk)?;
+        // A plaintext of whole chunks ends right after a full chunk.
+        if read == 0 && !first {
+            break;
+        }
+        first = false;
+        if read < TAG_LEN {
+            return Err(CryptoError::Malformed("stream ends inside a chunk tag".into()));
+        }
+        digest.update(&chunk[read - TAG_LEN..read]);
+        if read < chunk.len() {
+            break;
+        }
+    }
+    Ok(hex(digest.finish().as_ref()))
+}
+
+/// Reads the chunk size from a stream header, checking its version and algorithm.
+fn chunk_size(header: &[u8; HEADER_LEN]) -> Result<usize, CryptoError> {
+    if header[0] != VERSION_1 || header[1] != ALGORITHM_AES_256_GCM {
+        return Err(CryptoError::Unsupported(format!(
+            "stream version {}, algorithm {}",
+            header[0], header[1]
+        )));
+    }
+    let chunk_bytes = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
+    if chunk_bytes == 0 || chunk_bytes > 16 * 1024 * 1024 {
+        return Err(CryptoError::Malformed(format!("chunk size {chunk_bytes}")));
+    }
+    Ok(chunk_bytes)
 }
 
 fn aead_key(key: &[u8]) -> Result<LessSafeKey, CryptoError> {
@@ -283,6 +429,58 @@ mod tests {
         let mut plaintext = Vec::new();
         let error = decrypt_stream(&KEY, b"attachment-2", &sealed[..], &mut plaintext).unwrap_err();
         assert_eq!(error, CryptoError::Locked);
+    }
+
+    #[test]
+    fn sealed_len_and_digest_match_stream() {
+        for size in [0, 1, CHUNK_BYTES, CHUNK_BYTES + 1, 3 * CHUNK_BYTES + 7] {
+            let plaintext = vec![3u8; size];
+            let mut sealed = Vec::new();
+            let summary = encrypt_stream(&KEY, b"a", &plaintext[..], &mut sealed).unwrap();
+            assert_eq!(sealed.len() as u64, sealed_len(size as u64), "size {size}");
+            assert_eq!(stream_digest(&sealed[..]).unwrap(), summary.digest, "size {size}");
+        }
+    }
+
+    #[test]
+    fn digest_of_truncated_stream_differs() {
+        let sealed = encrypt(&vec![1u8; 2 * CHUNK_BYTES + 5]);
+        let whole = stream_digest(&sealed[..]).unwrap();
+        let cut = stream_digest(&sealed[..sealed.len() - 1]).unwrap();
+        assert_ne!(cut, whole);
+        assert!(matches!(stream_digest(&sealed[..5]), Err(CryptoError::Malformed(_))));
+    }
+
+    #[test]
+    fn sealer_in_place_matches_stream_format() {
+        let plaintext: Vec<u8> = (0..2 * CHUNK_BYTES + 9).map(|index| index as u8).collect();
+        let mut sealer = StreamSealer::new(&KEY, b"attachment-1").unwrap();
+        let mut sealed = sealer.header().to_vec();
+        let mut buffer = plaintext.clone();
+        let chunks: Vec<&mut [u8]> = buffer.chunks_mut(CHUNK_BYTES).collect();
+        let count = chunks.len();
+        for (index, chunk) in chunks.into_iter().enumerate() {
+            let tag = sealer.seal_chunk(chunk, index + 1 == count).unwrap();
+            sealed.extend_from_slice(chunk);
+            sealed.extend_from_slice(&tag);
+        }
+        let summary = sealer.finish().unwrap();
+
+        assert_eq!(decrypt(&sealed).unwrap(), plaintext);
+        assert_eq!(stream_digest(&sealed[..]).unwrap(), summary.digest);
+        assert_eq!(summary.plaintext_bytes, plaintext.len() as u64);
+    }
+
+    #[test]
+    fn sealer_rejects_misuse() {
+        let mut sealer = StreamSealer::new(&KEY, b"a").unwrap();
+        let short = sealer.seal_chunk(&mut [0u8; 10], false).unwrap_err();
+        assert!(matches!(short, CryptoError::Malformed(_)));
+        sealer.seal_chunk(&mut [0u8; 10], true).unwrap();
+        assert!(matches!(sealer.seal_chunk(&mut [0u8; 1], true), Err(CryptoError::Malformed(_))));
+
+        let unfinished = StreamSealer::new(&KEY, b"a").unwrap();
+        assert!(matches!(unfinished.finish(), Err(CryptoError::Malformed(_))));
     }
 
     #[test]

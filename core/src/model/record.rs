@@ -36,6 +36,10 @@ pub struct Record {
     /// before chaining existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prev_hash: Option<String>,
+    /// The files attached to the record, such as photos of an incident. The record is
+    /// complete on the server only once each of them is uploaded. Empty for most records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<super::AttachmentRef>,
     /// What was captured.
     #[serde(flatten)]
     pub body: RecordBody,

@@ -335,6 +335,7 @@ mod tests {
             captured_at_ms: T0,
             location: Location::NoFix { reason: NoFixReason::Unavailable },
             clock: None,
+            attachments: Vec::new(),
             body: RecordBody::Panic { alert: kind },
         }
     }

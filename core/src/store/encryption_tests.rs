@@ -28,6 +28,7 @@ fn incident(text: &str) -> NewRecord {
         captured_at_ms: T0,
         location: Location::NoFix { reason: NoFixReason::Unavailable },
         clock: None,
+        attachments: Vec::new(),
         body: RecordBody::Incident(Incident {
             category: "intrusion".into(),
             severity: Severity::High,

@@ -16,6 +16,7 @@ fn incident(text: String) -> NewRecord {
         captured_at_ms: 1_700_000_000_000,
         location: Location::NoFix { reason: NoFixReason::Unavailable },
         clock: None,
+        attachments: Vec::new(),
         body: RecordBody::Incident(Incident {
             category: "intrusion".into(),
             severity: Severity::High,

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod commands;
+mod attachments;
 mod encryption;
 mod evidence;
 mod lifecycle;
@@ -30,6 +31,7 @@ use crate::crypto::{DataKey, KeyEncryptionKey};
 use crate::error::{Error, Result};
 
 pub use alerts::AlertTransition;
+pub use attachments::{NewAttachment, StoredAttachment, UploadState};
 pub use evidence::{SOC_PUBLIC_KEY, decode_soc_public_key};
 pub use outbox::{QueuedRecord, SyncCounts};
 pub use quarantine::QuarantinedDatabase;

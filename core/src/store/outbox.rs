@@ -140,8 +140,12 @@ impl Store {
         {
             let mut dequeue =
                 transaction.prepare_cached("DELETE FROM outbox WHERE record_id = ?1")?;
+            // A record with attachments not yet uploaded stays `Sent` until the last one
+            // is (see `Store::mark_attachment_uploaded`).
             let mut acknowledge = transaction.prepare_cached(
-                "UPDATE records SET sync_state = ?2, acked_at_ms = ?3 WHERE id = ?1",
+                "UPDATE records SET sync_state = ?2, acked_at_ms = ?3 WHERE id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM attachments
+                                 WHERE record_id = ?1 AND upload_state != 1)",
             )?;
             for id in ids {
                 if dequeue.execute([id.to_string()])? == 1 {

@@ -29,6 +29,8 @@ pub struct NewRecord {
     pub location: Location,
     /// The monotonic clock at capture.
     pub clock: Option<crate::time::ClockReading>,
+    /// The files attached to the record, already stored encrypted.
+    pub attachments: Vec<crate::model::AttachmentRef>,
     /// What was captured.
     pub body: RecordBody,
 }
@@ -209,6 +211,7 @@ pub(super) fn insert_records(
             location: new.location,
             clock: new.clock,
             prev_hash: Some(evidence::encode_hash(&prev_hash)),
+            attachments: new.attachments,
             body: new.body,
         };
         let canonical = serde_json::to_vec(&record)

@@ -17,7 +17,8 @@ impl Store {
     /// Some records are kept even when old enough. A record still queued, sent or rejected
     /// is kept, and so is the start of a shift that is still open. An alert that is still
     /// active (see [`Store::active_alerts`]) is kept because the alert lane reads it.
-    /// Deleting a closed shift's start record also deletes the shift's row.
+    /// Deleting a closed shift's start record also deletes the shift's row, and deleting a
+    /// record deletes its attachments' rows and encrypted files.
     ///
     /// # Errors
     ///
@@ -47,6 +48,7 @@ impl Store {
                 AlertState::Cancelled.to_sql()
             ],
         )?;
+        let attachment_ids = super::attachments::purge_attachment_rows(&transaction)?;
         transaction
             .execute("DELETE FROM alerts WHERE record_id IN (SELECT id FROM temp.purge)", [])?;
         transaction.execute("DELETE FROM shifts WHERE id IN (SELECT id FROM temp.purge)", [])?;
@@ -54,6 +56,7 @@ impl Store {
             .execute("DELETE FROM records WHERE id IN (SELECT id FROM temp.purge)", [])?;
         transaction.execute("DELETE FROM temp.purge", [])?;
         transaction.commit()?;
+        self.remove_attachment_files(&attachment_ids);
 
         if purged > 0 {
             tracing::info!(records = purged, "purged records past their retention time");

@@ -134,6 +134,22 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     // this migration or before the key was known; a push then makes it from the body.
     "ALTER TABLE records ADD COLUMN signature BLOB;
     ALTER TABLE records ADD COLUMN sealed BLOB;",
+    // Attachments: the key (in an envelope under the data key) and upload state of each
+    // encrypted file a record refers to. `upload_state` is 0 pending, 1 uploaded,
+    // 2 damaged, 3 rejected.
+    "CREATE TABLE attachments (
+        id TEXT PRIMARY KEY NOT NULL,
+        record_id TEXT NOT NULL REFERENCES records (id),
+        digest TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        key BLOB NOT NULL,
+        upload_state INTEGER NOT NULL DEFAULT 0,
+        problem TEXT,
+        uploaded_at_ms INTEGER
+    ) STRICT;
+    CREATE INDEX attachments_by_record ON attachments (record_id);
+    CREATE INDEX attachments_by_state ON attachments (upload_state);",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.

@@ -9,13 +9,15 @@ use rusqlite::Connection;
 use super::Store;
 use crate::error::{Error, Result};
 
-/// The folder next to the database where attachments are kept, removed by a wipe.
+/// A folder named `attachments` next to the database, which apps may use for files of
+/// their own; a wipe removes it along with the store's own attachment folder
+/// ([`Store::attachments_dir`]).
 pub const ATTACHMENTS_FOLDER: &str = "attachments";
 
 impl Store {
     /// Closes the database and deletes it with its `-wal`, `-shm` and `-journal` files,
     /// its `.key` file, the files of databases moved aside as corrupt, and the
-    /// [`ATTACHMENTS_FOLDER`] next to it. Every later call fails with [`Error::Wiped`]. Wiping twice is harmless.
+    /// attachment folder ([`Store::attachments_dir`]) and the [`ATTACHMENTS_FOLDER`] next to it. Every later call fails with [`Error::Wiped`]. Wiping twice is harmless.
     ///
     /// The device's signing key and every other secret the store keeps go with the file.
     ///
@@ -97,6 +99,7 @@ fn files_to_wipe(database: &Path) -> Result<Vec<PathBuf>> {
         }
         paths.push(database);
     }
+    paths.push(database.with_extension("attachments"));
     paths.push(folder.join(ATTACHMENTS_FOLDER));
     Ok(paths)
 }
@@ -134,13 +137,16 @@ mod tests {
         std::fs::write(&corrupt, b"old data").unwrap();
         let key_file = folder.path().join("device.db.key");
         std::fs::write(&key_file, b"wrapped key").unwrap();
+        let stored = store.attachments_dir();
+        std::fs::create_dir(&stored).unwrap();
+        std::fs::write(stored.join("a.vgs"), b"sealed photo").unwrap();
         let unrelated = folder.path().join("settings.json");
         std::fs::write(&unrelated, b"{}").unwrap();
 
         store.wipe().unwrap();
         store.wipe().unwrap();
 
-        for gone in [&path, &attachments, &corrupt, &key_file] {
+        for gone in [&path, &attachments, &stored, &corrupt, &key_file] {
             assert!(!gone.exists(), "{} is still there", gone.display());
         }
         assert!(!folder.path().join("device.db-wal").exists());

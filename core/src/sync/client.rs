@@ -28,8 +28,8 @@ const CLOCK_SKEW: &str = "clock_skew";
 /// A client of the SOC server's sync protocol.
 #[derive(Debug, Clone)]
 pub struct SyncClient {
-    http: reqwest::Client,
-    base_url: String,
+    pub(super) http: reqwest::Client,
+    pub(super) base_url: String,
     /// Signs every request that carries a token; `None` sends the token alone.
     signer: Option<Arc<RequestSigner>>,
 }
@@ -176,7 +176,7 @@ impl SyncClient {
 
     /// Sends one request and decodes the reply. A request rejected with `clock_skew` is
     /// sent once more at once, signed with the server's clock that the rejection carried.
-    async fn send<R: DeserializeOwned>(
+    pub(super) async fn send<R: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -205,7 +205,8 @@ impl SyncClient {
         compress: bool,
     ) -> Result<Reply> {
         let mut request = self.http.request(method.clone(), format!("{}{path}", self.base_url));
-        if method == reqwest::Method::POST {
+        let typed = headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if !typed && method != reqwest::Method::GET {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
         }
         if let Some(token) = token {
@@ -225,7 +226,7 @@ impl SyncClient {
             request = request
                 .header(reqwest::header::CONTENT_ENCODING, compression::GZIP)
                 .body(compression::gzip(&body)?);
-        } else if !body.is_empty() || method == reqwest::Method::POST {
+        } else if !body.is_empty() || method != reqwest::Method::GET {
             request = request.body(body);
         }
 
@@ -286,7 +287,7 @@ fn server_time(response: &reqwest::Response) -> Option<i64> {
 
 /// Maps a failed request to [`Error::UntrustedServer`] when TLS rejected the server's
 /// certificate, else to [`Error::Offline`].
-fn offline(error: reqwest::Error) -> Error {
+pub(super) fn offline(error: reqwest::Error) -> Error {
     if let Some(reason) = untrusted_reason(&error) {
         return Error::UntrustedServer(reason);
     }

@@ -1,5 +1,6 @@
 //! Sync with the SOC server: the HTTP client and the retry policy.
 
+mod attachments;
 mod backoff;
 pub(crate) mod client;
 mod compression;

@@ -203,8 +203,7 @@ impl Vigil {
     /// [`Error::InvalidInput`] for an empty or oversized category or text; storage errors.
     pub fn log_incident(&self, incident: Incident) -> Result<Record> {
         self.store().ensure_not_wiped()?;
-        check_text("incident.category", &incident.category, MAX_CATEGORY_BYTES)?;
-        check_text("incident.text", &incident.text, MAX_INCIDENT_TEXT_BYTES)?;
+        check_incident(&incident)?;
 
         let shift_id = self.active_shift_id()?;
         let record =
@@ -501,9 +500,16 @@ impl Vigil {
             captured_at_ms: self.now_ms(),
             clock: self.clock_reading(&location, &body),
             location,
+            attachments: Vec::new(),
             body,
         }
     }
+}
+
+/// Checks an incident's category and text.
+pub(super) fn check_incident(incident: &Incident) -> Result<()> {
+    check_text("incident.category", &incident.category, MAX_CATEGORY_BYTES)?;
+    check_text("incident.text", &incident.text, MAX_INCIDENT_TEXT_BYTES)
 }
 
 fn check_text(field: &str, text: &str, max_bytes: usize) -> Result<()> {

@@ -3,6 +3,8 @@
 mod alert_cancel;
 mod alert_lane;
 mod at_rest;
+mod attachment_upload;
+mod attachments;
 mod capture;
 mod commands;
 mod config;
@@ -34,6 +36,7 @@ use crate::sync::{RequestSigner, SyncClient};
 use crate::time::{BootClock, MonotonicClock};
 
 pub use commands::REMOTE_WIPE_FLUSH_BUDGET;
+pub use attachments::{AttachmentFile, MAX_ATTACHMENTS_PER_RECORD};
 pub use capture::{
     CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
     PanicOutcome,
@@ -152,6 +155,7 @@ impl Vigil {
         ));
         let client = client.with_signer(signer.clone());
         let alerts = alert_lane::AlertLane::new(alert_client.with_signer(signer));
+        attachments::remove_partial_files(&store);
         let fixes = Mutex::new(FixChecker::new(config.plausibility));
         let storage = Mutex::new(StorageFilter::new(config.storage_rate));
 
@@ -215,6 +219,8 @@ impl Vigil {
     }
 }
 
+#[cfg(test)]
+mod attachment_tests;
 #[cfg(test)]
 mod lone_worker_tests;
 #[cfg(test)]

@@ -137,6 +137,11 @@ impl Vigil {
             summary.rejected += rejected;
         }
 
+        // Media goes last, after every record: see `attachment_upload`.
+        if !self.upload_attachments(&token, deadline).await? {
+            return self.finish(summary, "the time budget ran out").await;
+        }
+
         self.finish(summary, "the outbox is empty").await
     }
 
@@ -326,7 +331,7 @@ impl Vigil {
 }
 
 /// Returns whether the time budget ending at `deadline` is spent.
-fn is_past(deadline: Option<Instant>) -> bool {
+pub(super) fn is_past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|end| Instant::now() >= end)
 }
 

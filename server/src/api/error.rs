@@ -32,7 +32,7 @@ pub(crate) struct ErrorLog {
 
 impl ApiError {
     /// Creates an error whose message is safe to log.
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self { status, code, log_detail: message.clone(), message }
     }

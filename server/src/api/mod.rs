@@ -3,6 +3,7 @@
 //! Every endpoint lives under `/v1`. `docs/protocol.md` describes them for client authors.
 
 mod assignments;
+pub(crate) mod attachments;
 mod auth;
 mod commands;
 mod compression;
@@ -23,7 +24,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 use vigil_core::Clock;
 use vigil_core::checkin::TagKey;
@@ -59,6 +60,10 @@ pub(crate) struct AppState {
     pub(crate) sealing_key: Arc<vigil_core::crypto::SocSealingKey>,
     /// The nonces of recent signed requests.
     pub(crate) nonces: Arc<crate::replay::NonceCache>,
+    /// The folder of the attachments' encrypted streams.
+    pub(crate) attachments_dir: Arc<std::path::Path>,
+    /// Held while a piece of an attachment is written.
+    pub(crate) attachment_writes: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Builds the router with every endpoint, the body limit and the request log.
@@ -72,6 +77,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/panic", post(records::panic).route_layer(signed.clone()))
         .route("/v1/assignments", get(assignments::assignments).route_layer(signed.clone()))
         .route("/v1/heartbeat", post(heartbeat::heartbeat).route_layer(signed.clone()))
+        .route("/v1/attachments/{id}", put(attachments::offer).route_layer(signed.clone()))
+        .route(
+            "/v1/attachments/{id}/content",
+            post(attachments::content).route_layer(signed.clone()),
+        )
         .route("/v1/health", get(health))
         .route("/v1/operator/alerts", get(operator::alerts))
         .route("/v1/operator/alerts/{id}/ack", post(operator::acknowledge))

@@ -4,6 +4,7 @@
 //! [`Database::call`], which runs the work on tokio's blocking thread pool so that SQLite's
 //! disk syncs never stall the async worker threads.
 
+pub(crate) mod attachments;
 pub(crate) mod chain;
 pub(crate) mod commands;
 pub(crate) mod devices;

@@ -111,6 +111,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         acknowledged_at_ms INTEGER
     ) STRICT;
     CREATE INDEX commands_by_device ON commands (device_id, seq);",
+    // Attachments: what a device announced and how much of the encrypted stream is
+    // stored. The stream itself is a file in the attachment folder, named by `id`.
+    "CREATE TABLE attachments (
+        id TEXT PRIMARY KEY NOT NULL,
+        device_id TEXT NOT NULL REFERENCES devices (device_id),
+        record_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        size_bytes INTEGER NOT NULL,
+        sealed_bytes INTEGER NOT NULL,
+        media_type TEXT NOT NULL,
+        sealed_key TEXT,
+        received_bytes INTEGER NOT NULL DEFAULT 0,
+        completed_at_ms INTEGER
+    ) STRICT;
+    CREATE INDEX attachments_by_record ON attachments (record_id);",
 ];
 
 /// Returns the schema version this build creates.

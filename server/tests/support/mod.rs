@@ -290,6 +290,7 @@ pub fn record(device_id: &str, seq: u64, body: RecordBody) -> Record {
         location: Location::Fix(fix()),
         clock: None,
         prev_hash: None,
+        attachments: Vec::new(),
         body,
     }
 }
