@@ -1,7 +1,8 @@
 //! After a shift, the device's data folder holds no plaintext: not the incident text, the
 //! guard's name, a checkpoint's name or payload, nor a coordinate, whether as decimal text
-//! or as an IEEE 754 double in either byte order. The scan runs once with the WAL still
-//! holding the shift and once after the store closed and checkpointed it.
+//! or as an IEEE 754 double in either byte order, nor the content of an attached photo.
+//! The scan runs once with the WAL still holding the shift and once after the store closed
+//! and checkpointed it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,13 +11,14 @@ use vigil_core::crypto::PassphraseKek;
 use vigil_core::model::{
     Checkpoint, CheckpointTag, Fix, FixSource, Incident, LatLon, ScanMethod, Severity, Site,
 };
-use vigil_core::{Config, ManualClock, Vigil};
+use vigil_core::{AttachmentFile, Config, ManualClock, Vigil};
 
 const T0: i64 = 1_764_806_400_000;
 const GUARD: &str = "Marisol Quintanilha";
 const INCIDENT_TEXT: &str = "Broken padlock on the east gate, van ZX-4471 parked outside";
 const CHECKPOINT_NAME: &str = "Generator room";
 const TAG_PAYLOAD: &str = "yard/generator-7f3a";
+const PHOTO_CONTENT: &str = "JFIF photo of the east gate: face of the intruder, plate ZX-4471";
 const LATITUDE: f64 = -23.551_234_567;
 const LONGITUDE: f64 = -46.633_456_789;
 
@@ -74,6 +76,7 @@ fn needles() -> Vec<Needle> {
         ("guard name", GUARD),
         ("checkpoint name", CHECKPOINT_NAME),
         ("tag payload", TAG_PAYLOAD),
+        ("photo content", PHOTO_CONTENT),
     ] {
         needles.push(Needle { label: label.into(), bytes: text.as_bytes().to_vec() });
     }
@@ -96,12 +99,14 @@ fn needles() -> Vec<Needle> {
     needles
 }
 
-/// Returns the label and file of every needle found in a file of `folder`.
+/// Returns the label and file of every needle found in a file of `folder` or of its
+/// subfolders, such as the attachment folder.
 fn scan_folder(folder: &Path) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(folder).unwrap() {
         let path = entry.unwrap().path();
-        if !path.is_file() {
+        if path.is_dir() {
+            found.extend(scan_folder(&path));
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
@@ -121,7 +126,9 @@ fn open_device(folder: &Path, clock: &ManualClock) -> Vigil {
         .expect("the device store must open")
 }
 
-/// Plays a short shift: a site, fixes, a checkpoint scan, an incident and a panic alert.
+/// Plays a short shift: a site, fixes, a checkpoint scan, an incident, an incident with a
+/// photo and a panic alert. The photo's original lies outside the data folder, as in an
+/// app's camera cache.
 fn play_shift(device: &Vigil, clock: &ManualClock) {
     device.store().save_sites(&[site()], Some(1)).unwrap();
     device.start_shift(Some("yard".into())).unwrap();
@@ -136,6 +143,20 @@ fn play_shift(device: &Vigil, clock: &ManualClock) {
             text: INCIDENT_TEXT.into(),
         })
         .unwrap();
+    let camera = tempfile::tempdir().unwrap();
+    let photo = camera.path().join("gate.jpg");
+    std::fs::write(&photo, PHOTO_CONTENT.repeat(2_000)).unwrap();
+    let with_photo = device
+        .log_incident_with_attachments(
+            Incident {
+                category: "intrusion".into(),
+                severity: Severity::High,
+                text: INCIDENT_TEXT.into(),
+            },
+            vec![AttachmentFile { path: photo, media_type: "image/jpeg".into() }],
+        )
+        .unwrap();
+    assert_eq!(with_photo.attachments.len(), 1, "the photo is attached");
     device.raise_panic().unwrap();
     device.end_shift().unwrap();
 }
@@ -186,10 +207,14 @@ fn scan_catches_clear_columns() {
         )
         .unwrap();
     drop(connection);
+    let attachments = folder.path().join("control.attachments");
+    std::fs::create_dir(&attachments).unwrap();
+    std::fs::write(attachments.join("gate.jpg"), PHOTO_CONTENT).unwrap();
 
     let found = scan_folder(folder.path());
 
     for expected in [
+        "photo content",
         "incident text",
         "guard name",
         &format!("coordinate {LATITUDE}"),
