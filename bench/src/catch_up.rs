@@ -86,7 +86,9 @@ async fn catch_up_peak(records: usize) -> (u64, u64) {
     let backlog_bytes: u64 = {
         let path = folder.path().join("device.db");
         let connection = rusqlite::Connection::open(path).unwrap();
-        connection.query_row("SELECT sum(length(body)) FROM records", [], |row| row.get(0)).unwrap()
+        // The bodies are stored encrypted, in `body_envelope`; `body` is empty.
+        let sql = "SELECT sum(length(body_envelope)) FROM records";
+        connection.query_row(sql, [], |row| row.get(0)).unwrap()
     };
 
     let before = status_kib("VmRSS").expect("Linux /proc/self/status");
@@ -108,12 +110,12 @@ pub async fn run_memory() {
         "catch-up memory: growth of the peak resident size during sync_now (device and server in one process)"
     );
     println!(
-        "  10,000 records  ({:>6.1} MiB of record JSON queued): {:>7.1} MiB",
+        "  10,000 records  ({:>6.1} MiB of encrypted records queued): {:>7.1} MiB",
         small_bytes as f64 / 1_048_576.0,
         small_kib as f64 / 1024.0
     );
     println!(
-        "  100,000 records ({:>6.1} MiB of record JSON queued): {:>7.1} MiB",
+        "  100,000 records ({:>6.1} MiB of encrypted records queued): {:>7.1} MiB",
         large_bytes as f64 / 1_048_576.0,
         large_kib as f64 / 1024.0
     );

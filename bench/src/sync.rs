@@ -1,16 +1,31 @@
 //! Catch-up sync of a queued backlog against posting the same bytes raw over loopback.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use vigil_core::crypto::{DeviceSigningKey, SocSealingKey};
 use vigil_core::model::{Fix, FixSource};
-use vigil_core::protocol::{DEVICE_CLOCK_HEADER, EnrollRequest};
-use vigil_core::sync::SyncClient;
+use vigil_core::protocol::{DEVICE_CLOCK_HEADER, EnrollRequest, PushRequest};
+use vigil_core::sync::{RequestSigner, SyncClient};
 use vigil_core::time::{BootClock, DeviceClockSample, MonotonicClock};
-use vigil_core::{Config, ManualClock, Vigil};
+use vigil_core::{Config, ManualClock, SystemClock, Vigil};
 use vigil_server::ServerConfig;
+
+/// The store setting that keeps the device key's PKCS #8 document, in base64url.
+const DEVICE_SIGNING_KEY: &str = "device_signing_key";
+
+/// What the baseline needs to send the device's batches as the device would: the SOC key
+/// that opens their boxes and the device key that signs the requests.
+struct Device {
+    batches: Vec<Vec<u8>>,
+    sealing_key: Arc<SocSealingKey>,
+    signing_key: Arc<DeviceSigningKey>,
+}
 
 /// Records queued before each sync.
 const RECORDS: usize = 10_000;
@@ -25,9 +40,9 @@ pub async fn run(rounds: usize) {
     let mut sink_ratios = Vec::new();
 
     for _ in 0..rounds {
-        let (sync_rate, batches) = vigil_sync_rate().await;
-        let server_rate = raw_post_to_server_rate(&batches).await;
-        let sink_rate = raw_post_to_sink_rate(&batches).await;
+        let (sync_rate, device) = vigil_sync_rate().await;
+        let server_rate = raw_post_to_server_rate(&device).await;
+        let sink_rate = raw_post_to_sink_rate(&device.batches).await;
         sync_rates.push(sync_rate);
         server_rates.push(server_rate);
         sink_rates.push(sink_rate);
@@ -60,17 +75,14 @@ pub async fn run(rounds: usize) {
 }
 
 /// Syncs a backlog to a fresh reference server. Returns records per second and the batch
-/// bodies that were sent, serialized as the device serializes them.
-async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
+/// bodies that were sent (sealed records, as the device sends them, before compression),
+/// with the keys to send them again.
+async fn vigil_sync_rate() -> (f64, Device) {
     let folder = tempfile::tempdir().expect("failed to create a temp folder");
+    let sealing_key = Arc::new(SocSealingKey::generate().expect("a SOC key"));
     let server_config = ServerConfig {
         database: folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
+        sealing_key: sealing_key.clone(),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
@@ -81,7 +93,8 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
         .expect("failed to start the server");
 
     let clock = ManualClock::new(T0);
-    let config = Config::new("bench-device", "bench-guard", server.url(), "bench");
+    let mut config = Config::new("bench-device", "bench-guard", server.url(), "bench");
+    config.soc_public_key = Some(URL_SAFE_NO_PAD.encode(sealing_key.public_key()));
     let batch_size = config.batch_size;
     let vigil = Vigil::open_with_clock(
         folder.path().join("device.db"),
@@ -112,10 +125,16 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
         .unwrap()
         .chunks(batch_size)
         .map(|chunk| {
-            let records: Vec<&str> = chunk.iter().map(|record| record.json.as_str()).collect();
-            format!("{{\"records\":[{}]}}", records.join(",")).into_bytes()
+            let records = chunk
+                .iter()
+                .map(|record| record.sealed_record().expect("sealed at capture"))
+                .collect();
+            serde_json::to_vec(&PushRequest { records }).unwrap()
         })
         .collect();
+    let pkcs8 = vigil.store().setting(DEVICE_SIGNING_KEY).unwrap().expect("a device key");
+    let pkcs8 = URL_SAFE_NO_PAD.decode(pkcs8).expect("the stored key is base64url");
+    let signing_key = Arc::new(DeviceSigningKey::from_pkcs8(&pkcs8).expect("a valid key"));
 
     let started = Instant::now();
     let summary = vigil.sync_now().await.expect("the sync must succeed");
@@ -123,21 +142,17 @@ async fn vigil_sync_rate() -> (f64, Vec<Vec<u8>>) {
     assert_eq!(summary.counts.pending, 0);
 
     server.shutdown().await.unwrap();
-    (RECORDS as f64 / elapsed, batches)
+    (RECORDS as f64 / elapsed, Device { batches, sealing_key, signing_key })
 }
 
 /// Posts the batch bodies, one request each, to a fresh reference server, which stores
-/// them as it does for `sync_now`: this isolates the device side's cost.
-async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
+/// them as it does for `sync_now`: this isolates the device side's cost. The requests are
+/// signed with the device key, as every device request must be, and sent uncompressed.
+async fn raw_post_to_server_rate(device: &Device) -> f64 {
     let folder = tempfile::tempdir().expect("failed to create a temp folder");
     let server_config = ServerConfig {
         database: folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
+        sealing_key: device.sealing_key.clone(),
         enrollment_code: "bench".into(),
         sites: Vec::new(),
         tag_keys: Vec::new(),
@@ -151,15 +166,20 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
         device_id: "bench-device".into(),
         guard_id: "bench-guard".into(),
         enrollment_code: "bench".into(),
-        public_key: None,
+        public_key: Some(URL_SAFE_NO_PAD.encode(device.signing_key.public_key())),
     };
     let token = client.enroll(&enrollment).await.unwrap().device_token;
 
     vigil_core::sync::install_default_crypto_provider();
     let http = reqwest::Client::new();
+    let signer = RequestSigner::new(
+        String::from("bench-device"),
+        device.signing_key.clone(),
+        Arc::new(SystemClock),
+    );
     let url = format!("{}/v1/records", server.url());
     let started = Instant::now();
-    for batch in batches {
+    for batch in &device.batches {
         // The same clock header as a sync sends, so the server corrects the same times.
         let reading = BootClock::new().reading().expect("Linux has CLOCK_BOOTTIME");
         let sample = DeviceClockSample {
@@ -167,9 +187,11 @@ async fn raw_post_to_server_rate(batches: &[Vec<u8>]) -> f64 {
             since_boot_ms: reading.since_boot_ms,
             wall_ms: T0,
         };
-        let response = http
-            .post(&url)
-            .bearer_auth(&token)
+        let mut request = http.post(&url).bearer_auth(&token);
+        for (name, value) in signer.sign("POST", "/v1/records", batch).unwrap().pairs() {
+            request = request.header(name, value);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header(DEVICE_CLOCK_HEADER, serde_json::to_string(&sample).unwrap())
             .body(batch.clone())
