@@ -4,6 +4,10 @@
 //! The SOC exports a device's records as an [`EvidenceExport`]; `vigil verify` checks one
 //! with [`verify_export`] without the server.
 
+mod rescue;
+
+pub use rescue::{RescuedEvidence, RescuedRecord, rescue_sealed};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};

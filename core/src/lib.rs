@@ -27,7 +27,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use vigil::{AttachmentFile, MAX_ATTACHMENTS_PER_RECORD};
 pub use vigil::{
-    CheckIn, Config, DEFAULT_RETENTION_MS, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES,
+    AdoptionReport, CheckIn, Config, DEFAULT_RETENTION_MS, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES,
     MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ProtectionState, ShiftReport, SyncSummary, Vigil,
 };
 pub use vigil::{

@@ -3,6 +3,7 @@
 //! One connection, behind a mutex, does all the work. Every write is one transaction that
 //! is durable when the call returns (see [`schema::apply_pragmas`]).
 
+mod adopted;
 mod alerts;
 mod commands;
 mod attachments;
@@ -30,6 +31,7 @@ use rusqlite::Connection;
 use crate::crypto::{DataKey, KeyEncryptionKey};
 use crate::error::{Error, Result};
 
+pub use adopted::AdoptedCounts;
 pub use alerts::AlertTransition;
 pub use attachments::{NewAttachment, StoredAttachment, UploadState};
 pub use evidence::{SOC_PUBLIC_KEY, decode_soc_public_key};

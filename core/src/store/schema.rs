@@ -150,6 +150,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX attachments_by_record ON attachments (record_id);
     CREATE INDEX attachments_by_state ON attachments (upload_state);",
+    // Records adopted from a database whose key-encryption key was lost: only their box
+    // sealed to the SOC and the original device's signature, pushed after the device's own
+    // records until the SOC acknowledges or rejects them.
+    "CREATE TABLE adopted_records (
+        id TEXT PRIMARY KEY NOT NULL,
+        seq INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        signature BLOB NOT NULL,
+        source_path TEXT NOT NULL,
+        adopted_at_ms INTEGER NOT NULL,
+        acked_at_ms INTEGER,
+        rejection TEXT
+    ) STRICT;
+    CREATE INDEX adopted_records_pending ON adopted_records (seq) WHERE acked_at_ms IS NULL AND rejection IS NULL;",
 ];
 
 /// Upgrades the schema to the newest version, one migration per transaction.

@@ -93,6 +93,17 @@ impl SyncClient {
         self.post("/v1/records", Some(token), request).await
     }
 
+    /// Pushes records adopted from a locked database to `POST /v1/records/rescued`: the
+    /// server takes each record's device from its sealed bytes, so they may come from
+    /// another device than the one `token` authenticates.
+    ///
+    /// # Errors
+    ///
+    /// As [`SyncClient::push`].
+    pub async fn push_rescued(&self, token: &str, request: &PushRequest) -> Result<PushResponse> {
+        self.post("/v1/records/rescued", Some(token), request).await
+    }
+
     /// Works as [`SyncClient::push`], and sends the device's clocks at the time of the
     /// push in the [`DEVICE_CLOCK_HEADER`] header, so the server can correct the records'
     /// capture times.

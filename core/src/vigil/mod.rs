@@ -17,6 +17,7 @@ mod lone_worker;
 mod man_down;
 mod network;
 mod report;
+mod rescue;
 mod saved_time;
 mod sms_fallback;
 mod storage;
@@ -46,6 +47,7 @@ pub use heartbeat::ProtectionState;
 pub use heartbeat_task::HeartbeatPolicy;
 pub use man_down::{MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage};
 pub use report::ShiftReport;
+pub use rescue::AdoptionReport;
 pub use sync::SyncSummary;
 
 /// A guard's device: its local store, its location state and its link to the SOC.

@@ -137,6 +137,24 @@ impl Vigil {
             summary.rejected += rejected;
         }
 
+        // Records adopted from a locked database go after the device's own.
+        loop {
+            if is_past(deadline) {
+                return self.finish(summary, "the time budget ran out").await;
+            }
+            let batch_size = self.config().batch_size;
+            let batch = self
+                .blocking(move |vigil| vigil.store().adopted_batch(batch_size, MAX_BATCH_BYTES))
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            let (acknowledged, rejected) =
+                self.retrying(deadline, || self.push_adopted(&token, &batch)).await?;
+            summary.acknowledged += acknowledged;
+            summary.rejected += rejected;
+        }
+
         // Media goes last, after every record: see `attachment_upload`.
         if !self.upload_attachments(&token, deadline).await? {
             return self.finish(summary, "the time budget ran out").await;
