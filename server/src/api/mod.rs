@@ -13,6 +13,7 @@ mod evidence;
 mod heartbeat;
 mod operator;
 mod records;
+mod rescued;
 mod sites;
 mod request_auth;
 
@@ -74,6 +75,7 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/enroll", post(enroll::enroll))
         .route("/v1/records", post(records::push).route_layer(signed.clone()))
+        .route("/v1/records/rescued", post(rescued::push).route_layer(signed.clone()))
         .route("/v1/panic", post(records::panic).route_layer(signed.clone()))
         .route("/v1/assignments", get(assignments::assignments).route_layer(signed.clone()))
         .route("/v1/heartbeat", post(heartbeat::heartbeat).route_layer(signed.clone()))

@@ -9,6 +9,7 @@ pub(crate) mod chain;
 pub(crate) mod commands;
 pub(crate) mod devices;
 pub(crate) mod records;
+pub(crate) mod rescued;
 pub(crate) mod schema;
 pub(crate) mod site_edits;
 pub(crate) mod sites;

@@ -78,7 +78,7 @@ impl Rejection {
         !matches!(self, Rejection::InvalidRecord(_) | Rejection::WrongDevice)
     }
 
-    fn into_rejected(self, id: Uuid) -> RejectedRecord {
+    pub(crate) fn into_rejected(self, id: Uuid) -> RejectedRecord {
         RejectedRecord { id, code: self.code().to_owned(), message: self.message() }
     }
 }
