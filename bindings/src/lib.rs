@@ -11,6 +11,7 @@ mod error;
 mod keys;
 mod lifecycle;
 mod lone_worker;
+mod rescue;
 mod schedule;
 mod storage;
 mod time;

@@ -18,6 +18,7 @@ mod evidence;
 mod passphrase;
 mod replay;
 mod report;
+mod rescue;
 mod serve;
 mod site;
 mod tag_key;
@@ -176,6 +177,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Deliver the sealed records of a device store whose key-encryption key is lost (it
+    /// fails with "locked"): a new store adopts them and sends them to the server, which
+    /// stores them as the old device's. The locked file is only read.
+    Rescue {
+        /// The device store that no longer opens.
+        #[arg(long, value_name = "OLD.db")]
+        locked: PathBuf,
+        /// The new device store; created if missing. Run again with the same one to
+        /// deliver records still pending.
+        #[arg(long, value_name = "PATH")]
+        database: PathBuf,
+        /// The server's base URL, such as `http://127.0.0.1:8080`.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The new store's device id; it must differ from the locked store's, which the
+        /// server keeps bound to the lost signing key.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        /// The guard id the new store enrolls with.
+        #[arg(long, value_name = "ID")]
+        guard: String,
+        /// The server's enrollment code. Prefer the environment variable: a command-line
+        /// argument is visible to other users of the machine.
+        #[arg(long, value_name = "CODE", env = "VIGIL_ENROLLMENT_CODE", hide_env_values = true)]
+        enrollment_code: String,
+        /// A file whose first line is the new store's passphrase. Without it, the store's
+        /// key is kept in a key file next to the database.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Queue a command for an enrolled device in a reference server's database; the device
     /// applies it at its next sync.
     Command {
@@ -322,6 +356,7 @@ fn main() -> ExitCode {
         Command::Devices { .. } => "warn",
         Command::Export { .. } | Command::Verify { .. } => "warn",
         Command::Command { .. } => "warn",
+        Command::Rescue { .. } => "warn",
     };
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
@@ -436,6 +471,29 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 .map_err(|source| CliError::Server { context: "queueing the command".into(), source })?;
             println!("queued command {} ({}) for device {device}", queued.seq, queued.kind);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rescue {
+            locked,
+            database,
+            server,
+            device,
+            guard,
+            enrollment_code,
+            passphrase_file,
+            json,
+        } => {
+            let options = rescue::RescueOptions {
+                locked,
+                database,
+                server,
+                device,
+                guard,
+                enrollment_code,
+                passphrase_file,
+            };
+            let report = runtime()?.block_on(rescue::run(options))?;
+            print(&report, json, || report.to_text())?;
+            if report.pending == 0 { Ok(ExitCode::SUCCESS) } else { Ok(ExitCode::FAILURE) }
         }
         Command::SmsVerify { database, text } => {
             let verified = alerts::verify_sms(&database, &text)?;
