@@ -50,6 +50,8 @@ pub fn rescue_sealed(path: impl AsRef<Path>) -> Result<RescuedEvidence> {
     }
 
     // Read-only, so a WAL left by the old store is read but never checkpointed into it.
+    // NOTE: only a WAL with its -shm index beside it has been tested; SQLite may refuse a
+    // read-only open of a WAL left without one.
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,

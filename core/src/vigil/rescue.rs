@@ -125,3 +125,97 @@ fn is_same_file(first: &Path, second: &Path) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    use crate::crypto::{PassphraseKek, SocSealingKey};
+    use crate::evidence::rescue_sealed;
+    use crate::model::{Incident, Severity};
+    use crate::{Config, Error, Vigil};
+
+    fn open(path: &Path, device_id: &str, passphrase: &str, soc_key: Option<String>) -> Result<Vigil, Error> {
+        let mut config = Config::new(device_id, "guard-1", "http://127.0.0.1:9", "code");
+        config.key_encryption_key = Some(Arc::new(PassphraseKek::with_iterations(passphrase, 1_000)));
+        config.soc_public_key = soc_key;
+        Vigil::open(path, config)
+    }
+
+    fn incident(text: &str) -> Incident {
+        Incident { category: "door".into(), severity: Severity::Low, text: text.into() }
+    }
+
+    #[test]
+    fn records_without_box_are_counted() {
+        let folder = tempfile::tempdir().unwrap();
+        let old_path = folder.path().join("old.db");
+        let soc = SocSealingKey::generate().unwrap();
+        let soc_key = URL_SAFE_NO_PAD.encode(soc.public_key());
+
+        // Captured before the SOC's key was known, then after it.
+        let old = open(&old_path, "device-old", "kek A", None).unwrap();
+        old.log_incident(incident("before the key")).unwrap();
+        drop(old);
+        let old = open(&old_path, "device-old", "kek A", Some(soc_key)).unwrap();
+        old.log_incident(incident("after the key")).unwrap();
+        drop(old);
+        let locked = open(&old_path, "device-old", "kek B", None);
+        assert!(matches!(locked, Err(Error::Locked(_))), "{locked:?}");
+
+        let fresh = open(&folder.path().join("new.db"), "device-new", "kek B", None).unwrap();
+        let report = fresh.adopt_locked_evidence(&old_path).unwrap();
+
+        assert_eq!(report.adopted, 1);
+        assert_eq!(report.newly_adopted, 1);
+        assert_eq!(report.unsealed, 1);
+        assert_eq!(fresh.adopted_pending().unwrap(), 1);
+        let batch = fresh.store().adopted_batch(10, usize::MAX).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].seq, 2, "the sealed record keeps its original seq");
+    }
+
+    #[test]
+    fn rescue_reads_open_store_wal() {
+        let folder = tempfile::tempdir().unwrap();
+        let old_path = folder.path().join("old.db");
+        let soc = SocSealingKey::generate().unwrap();
+        let old = open(&old_path, "device-old", "kek A", Some(URL_SAFE_NO_PAD.encode(soc.public_key())))
+            .unwrap();
+        for text in ["one", "two", "three"] {
+            old.log_incident(incident(text)).unwrap();
+        }
+
+        // The old store is still open, so its records are in the WAL, not checkpointed.
+        let rescued = rescue_sealed(&old_path).unwrap();
+
+        let seqs: Vec<u64> = rescued.records.iter().map(|record| record.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(rescued.unsealed, 0);
+        old.log_incident(incident("four")).unwrap();
+    }
+
+    #[test]
+    fn own_or_foreign_file_is_rejected() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("device.db");
+        let vigil = open(&path, "device-1", "kek", None).unwrap();
+        let not_a_database = folder.path().join("notes.txt");
+        std::fs::write(&not_a_database, b"not a database at all, just some text").unwrap();
+
+        let own = vigil.adopt_locked_evidence(&path);
+        let missing = vigil.adopt_locked_evidence(folder.path().join("missing.db"));
+        let foreign = vigil.adopt_locked_evidence(&not_a_database);
+
+        assert!(matches!(&own, Err(Error::InvalidInput { field, .. }) if field == "locked_path"), "{own:?}");
+        assert!(
+            matches!(&missing, Err(Error::InvalidInput { field, .. }) if field == "locked_path"),
+            "{missing:?}"
+        );
+        assert!(matches!(&foreign, Err(Error::Corrupt(_) | Error::Storage(_))), "{foreign:?}");
+    }
+}
