@@ -2,7 +2,7 @@
 
 use crate::{Vigil, VigilError};
 
-/// What `adopt_locked_evidence` found in the locked database.
+/// The outcome of `adopt_locked_evidence`: counts of the locked database's records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct AdoptionReport {
     /// Unacknowledged records with a sealed box, now stored in this store and queued for
@@ -30,7 +30,7 @@ impl Vigil {
     /// Copies the undelivered evidence of the database at `locked_path`, which no longer
     /// opens because its key-encryption key is lost (for example after a keystore reset,
     /// when `open` fails with `Locked`), into this store. Each record's box sealed to the
-    /// SOC and its original signature are stored durably; the next syncs deliver them
+    /// SOC and its original signature are stored durably. The next syncs deliver them
     /// after this device's own records, and the SOC stores them as the original device's.
     ///
     /// Open this store at another path and under a new device id, because the SOC keeps the

@@ -9,7 +9,7 @@ use vigil_core::{Config, Vigil};
 
 use crate::error::CliError;
 
-/// What `vigil rescue` sets up.
+/// The options of `vigil rescue`.
 #[derive(Debug)]
 pub struct RescueOptions {
     /// The store that no longer opens.
@@ -86,9 +86,8 @@ pub async fn run(options: RescueOptions) -> Result<RescueReport, CliError> {
     }
     let device = Vigil::open(&options.database, config).map_err(core("opening the new store"))?;
 
-    let adoption = device
-        .adopt_locked_evidence(&options.locked)
-        .map_err(core("reading the locked store"))?;
+    let adoption =
+        device.adopt_locked_evidence(&options.locked).map_err(core("reading the locked store"))?;
     device.sync_now().await.map_err(core("sending the adopted records"))?;
     let counts = device.store().adopted_counts().map_err(core("counting the adopted records"))?;
 

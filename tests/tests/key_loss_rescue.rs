@@ -1,6 +1,6 @@
-//! Delivering sealed evidence after the device's key-encryption key is lost: records
-//! captured offline under KEK A, a store that no longer opens (KEK B), and a fresh store
-//! that adopts the old file's sealed boxes and pushes them to a real reference server on
+//! Delivering sealed evidence after the device's key-encryption key is lost. Records are
+//! captured offline under KEK A, the store no longer opens under KEK B, and a fresh store
+//! adopts the old file's sealed boxes and pushes them to a real reference server on
 //! loopback.
 
 use std::path::Path;
@@ -134,7 +134,10 @@ fn flip_sealed_byte(path: &Path, seq: u64) {
     let middle = tampered.len() / 2;
     tampered[middle] ^= 0x01;
     connection
-        .execute("UPDATE records SET sealed = ?1 WHERE seq = ?2", rusqlite::params![tampered, seq as i64])
+        .execute(
+            "UPDATE records SET sealed = ?1 WHERE seq = ?2",
+            rusqlite::params![tampered, seq as i64],
+        )
         .unwrap();
 }
 
@@ -147,8 +150,9 @@ async fn adopted_records_reach_soc_with_chain() {
     let old_bytes = std::fs::read(&old_path).unwrap();
     let sent_before = server.store().unwrap().records_for_device(LOST_DEVICE).unwrap().len();
 
-    let fresh = open_device(&device_folder.path().join("new.db"), FRESH_DEVICE, &server.url(), "kek B")
-        .unwrap();
+    let fresh =
+        open_device(&device_folder.path().join("new.db"), FRESH_DEVICE, &server.url(), "kek B")
+            .unwrap();
     let report = fresh.adopt_locked_evidence(&old_path).unwrap();
     let summary = fresh.sync_now().await.unwrap();
 
@@ -186,8 +190,9 @@ async fn tampered_box_rejected_rest_delivered() {
     let tampered_seq = sent_before + 2;
     flip_sealed_byte(&old_path, tampered_seq);
 
-    let fresh = open_device(&device_folder.path().join("new.db"), FRESH_DEVICE, &server.url(), "kek B")
-        .unwrap();
+    let fresh =
+        open_device(&device_folder.path().join("new.db"), FRESH_DEVICE, &server.url(), "kek B")
+            .unwrap();
     fresh.adopt_locked_evidence(&old_path).unwrap();
     let summary = fresh.sync_now().await.unwrap();
 

@@ -87,8 +87,8 @@ pub fn rescue_sealed(path: impl AsRef<Path>) -> Result<RescuedEvidence> {
         };
         let id = Uuid::parse_str(&id)
             .map_err(|_| Error::Corrupt("a stored record id is not a UUID".into()))?;
-        let seq = u64::try_from(seq)
-            .map_err(|_| Error::Corrupt(format!("negative stored seq {seq}")))?;
+        let seq =
+            u64::try_from(seq).map_err(|_| Error::Corrupt(format!("negative stored seq {seq}")))?;
         evidence.records.push(RescuedRecord { id, seq, sealed, signature });
     }
     Ok(evidence)

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::evidence::rescue_sealed;
 use crate::protocol::{PushRequest, SealedRecord};
 
-/// What [`Vigil::adopt_locked_evidence`] found in the locked database.
+/// The outcome of [`Vigil::adopt_locked_evidence`]: counts of the locked database's records.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AdoptionReport {
     /// Unacknowledged records with a sealed box, now stored in this store and queued for
@@ -44,7 +44,8 @@ impl Vigil {
 
         let evidence = rescue_sealed(locked_path)?;
         let source = locked_path.to_string_lossy();
-        let newly_adopted = self.store().adopt_records(&evidence.records, &source, self.now_ms())?;
+        let newly_adopted =
+            self.store().adopt_records(&evidence.records, &source, self.now_ms())?;
 
         if evidence.unsealed > 0 {
             tracing::warn!(
@@ -118,7 +119,7 @@ impl Vigil {
     }
 }
 
-/// Whether two paths name the same file; a path that cannot be resolved names none.
+/// Returns whether two paths name the same file. A path that cannot be resolved names none.
 fn is_same_file(first: &Path, second: &Path) -> bool {
     match (first.canonicalize(), second.canonicalize()) {
         (Ok(first), Ok(second)) => first == second,
@@ -139,9 +140,15 @@ mod tests {
     use crate::model::{Incident, Severity};
     use crate::{Config, Error, Vigil};
 
-    fn open(path: &Path, device_id: &str, passphrase: &str, soc_key: Option<String>) -> Result<Vigil, Error> {
+    fn open(
+        path: &Path,
+        device_id: &str,
+        passphrase: &str,
+        soc_key: Option<String>,
+    ) -> Result<Vigil, Error> {
         let mut config = Config::new(device_id, "guard-1", "http://127.0.0.1:9", "code");
-        config.key_encryption_key = Some(Arc::new(PassphraseKek::with_iterations(passphrase, 1_000)));
+        config.key_encryption_key =
+            Some(Arc::new(PassphraseKek::with_iterations(passphrase, 1_000)));
         config.soc_public_key = soc_key;
         Vigil::open(path, config)
     }
@@ -184,8 +191,9 @@ mod tests {
         let folder = tempfile::tempdir().unwrap();
         let old_path = folder.path().join("old.db");
         let soc = SocSealingKey::generate().unwrap();
-        let old = open(&old_path, "device-old", "kek A", Some(URL_SAFE_NO_PAD.encode(soc.public_key())))
-            .unwrap();
+        let old =
+            open(&old_path, "device-old", "kek A", Some(URL_SAFE_NO_PAD.encode(soc.public_key())))
+                .unwrap();
         for text in ["one", "two", "three"] {
             old.log_incident(incident(text)).unwrap();
         }
@@ -211,7 +219,10 @@ mod tests {
         let missing = vigil.adopt_locked_evidence(folder.path().join("missing.db"));
         let foreign = vigil.adopt_locked_evidence(&not_a_database);
 
-        assert!(matches!(&own, Err(Error::InvalidInput { field, .. }) if field == "locked_path"), "{own:?}");
+        assert!(
+            matches!(&own, Err(Error::InvalidInput { field, .. }) if field == "locked_path"),
+            "{own:?}"
+        );
         assert!(
             matches!(&missing, Err(Error::InvalidInput { field, .. }) if field == "locked_path"),
             "{missing:?}"

@@ -54,7 +54,10 @@ pub(crate) fn push(
 }
 
 /// Opens a box only to read the device id inside it; [`records::push_in`] checks the rest.
-fn sealed_device_id(sealing_key: &SocSealingKey, sealed: &SealedRecord) -> Result<String, Rejection> {
+fn sealed_device_id(
+    sealing_key: &SocSealingKey,
+    sealed: &SealedRecord,
+) -> Result<String, Rejection> {
     let box_bytes = URL_SAFE_NO_PAD.decode(&sealed.sealed).map_err(|_| Rejection::Tampered)?;
     let canonical = sealing_key
         .open(&box_bytes, &sealing_context(&sealed.id))
@@ -84,7 +87,9 @@ fn merge(outcome: &mut PushOutcome, one: PushOutcome) {
         }
     }
     for id in one.acked {
-        if !outcome.rejected.iter().any(|rejected| rejected.id == id) && !outcome.acked.contains(&id) {
+        if !outcome.rejected.iter().any(|rejected| rejected.id == id)
+            && !outcome.acked.contains(&id)
+        {
             outcome.acked.push(id);
         }
     }
