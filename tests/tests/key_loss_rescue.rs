@@ -5,14 +5,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use vigil_core::crypto::{DeviceSigningKey, PassphraseKek, SocSealingKey};
 use vigil_core::evidence::{EvidenceExport, rescue_sealed, seal_record, verify_export};
 use vigil_core::model::{Incident, Severity};
-use vigil_core::protocol::{EnrollRequest, EnrollResponse, PushRequest, PushResponse};
-use vigil_core::{Config, Error, ManualClock, Vigil};
+use vigil_core::protocol::{EnrollRequest, PushRequest};
+use vigil_core::sync::SyncClient;
+use vigil_core::sync::request_auth::RequestSigner;
+use vigil_core::{Config, Error, ManualClock, SystemClock, Vigil};
 use vigil_server::{RunningServer, ServerConfig};
 
 const CODE: &str = "enroll-me";
@@ -69,6 +72,7 @@ async fn capture_then_lose_key(folder: &Path, url: &str, offline: usize) -> std:
 }
 
 async fn export(server: &RunningServer, device_id: &str) -> EvidenceExport {
+    vigil_core::sync::install_default_crypto_provider();
     reqwest::Client::new()
         .get(format!("{}/v1/operator/devices/{device_id}/export", server.url()))
         .bearer_auth(OPERATOR_TOKEN)
@@ -83,46 +87,22 @@ async fn export(server: &RunningServer, device_id: &str) -> EvidenceExport {
         .unwrap()
 }
 
-/// Enrolls a device over raw HTTP and returns its token.
-async fn enroll(server: &RunningServer, device_id: &str) -> String {
-    let key = DeviceSigningKey::generate().unwrap();
+/// Enrolls a device with its own key and returns a client that signs its requests, with
+/// its token.
+async fn enroll(server: &RunningServer, device_id: &str) -> (SyncClient, String) {
+    let key = Arc::new(DeviceSigningKey::generate().unwrap());
+    let signer = RequestSigner::new(device_id, key.clone(), Arc::new(SystemClock));
+    let client = SyncClient::new(&server.url(), Duration::from_secs(10))
+        .unwrap()
+        .with_signer(Arc::new(signer));
     let request = EnrollRequest {
         device_id: device_id.into(),
         guard_id: "guard-raw".into(),
         enrollment_code: CODE.into(),
         public_key: Some(URL_SAFE_NO_PAD.encode(key.public_key())),
     };
-    let reply: EnrollResponse = reqwest::Client::new()
-        .post(format!("{}/v1/enroll", server.url()))
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(&request).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .bytes()
-        .await
-        .map(|body| serde_json::from_slice(&body).unwrap())
-        .unwrap();
-    reply.device_token
-}
-
-async fn push_rescued(server: &RunningServer, token: &str, request: &PushRequest) -> PushResponse {
-    reqwest::Client::new()
-        .post(format!("{}/v1/records/rescued", server.url()))
-        .bearer_auth(token)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(serde_json::to_vec(request).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .bytes()
-        .await
-        .map(|body| serde_json::from_slice(&body).unwrap())
-        .unwrap()
+    let reply = client.enroll(&request).await.unwrap();
+    (client, reply.device_token)
 }
 
 fn flip_sealed_byte(path: &Path, seq: u64) {
@@ -233,11 +213,11 @@ async fn rescue_push_replay_is_idempotent() {
             })
             .collect(),
     };
-    let token = enroll(&server, FRESH_DEVICE).await;
+    let (client, token) = enroll(&server, FRESH_DEVICE).await;
 
-    let first = push_rescued(&server, &token, &request).await;
+    let first = client.push_rescued(&token, &request).await.unwrap();
     let count_after_first = server.store().unwrap().record_count().unwrap();
-    let replay = push_rescued(&server, &token, &request).await;
+    let replay = client.push_rescued(&token, &request).await.unwrap();
 
     assert_eq!(first.acked.len(), 3, "{first:?}");
     assert!(first.rejected.is_empty(), "{first:?}");
@@ -254,7 +234,7 @@ async fn box_of_unenrolled_device_rejected() {
     capture_then_lose_key(device_folder.path(), &server.url(), 0).await;
     let stored = export(&server, LOST_DEVICE).await;
     let canonical = URL_SAFE_NO_PAD.decode(&stored.records[0].canonical).unwrap();
-    let token = enroll(&server, FRESH_DEVICE).await;
+    let (client, token) = enroll(&server, FRESH_DEVICE).await;
 
     // A record naming a device the SOC never enrolled, and one naming the enrolled device
     // but signed with another key.
@@ -275,7 +255,7 @@ async fn box_of_unenrolled_device_rejected() {
             .unwrap(),
     ];
 
-    let reply = push_rescued(&server, &token, &PushRequest { records }).await;
+    let reply = client.push_rescued(&token, &PushRequest { records }).await.unwrap();
 
     assert!(reply.acked.is_empty(), "{reply:?}");
     let codes: Vec<(uuid::Uuid, &str)> =
