@@ -5,8 +5,8 @@
 //! task. A panic inside Vigil reaches the app as an error, never as a crash.
 
 mod alerts;
-mod boot_clock;
 mod attachments;
+mod boot_clock;
 mod error;
 mod keys;
 mod lifecycle;
@@ -24,8 +24,8 @@ use tokio::runtime::Runtime;
 use uuid_text::parse_record_id;
 
 pub use alerts::{AlertKind, AlertListener, AlertState, AlertStatus, LocationRequester, SmsSender};
-pub use boot_clock::{BootClockReading, BootClockSource};
 pub use attachments::{AttachedIncident, Attachment, AttachmentFile, AttachmentUploadState};
+pub use boot_clock::{BootClockReading, BootClockSource};
 pub use error::VigilError;
 pub use keys::{KeyStore, KeyStoreError, passphrase_key_store};
 pub use lone_worker::{

@@ -467,8 +467,9 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         Command::Command { kind: CommandArg::Wipe, device, database } => {
             let now_ms = vigil_core::Clock::now_ms(&vigil_core::SystemClock);
             let kind = vigil_core::protocol::CommandKind::Wipe;
-            let queued = vigil_server::queue_command(&database, &device, kind, now_ms)
-                .map_err(|source| CliError::Server { context: "queueing the command".into(), source })?;
+            let queued = vigil_server::queue_command(&database, &device, kind, now_ms).map_err(
+                |source| CliError::Server { context: "queueing the command".into(), source },
+            )?;
             println!("queued command {} ({}) for device {device}", queued.seq, queued.kind);
             Ok(ExitCode::SUCCESS)
         }

@@ -64,7 +64,9 @@ pub enum Error {
     /// The device's local data was wiped, by [`crate::Vigil::wipe`] or by a remote wipe
     /// command from the SOC. Nothing can be captured or sent with this `Vigil`. Opening
     /// the path again starts a fresh installation, which enrolls under a new device id.
-    #[error("the device's local data was wiped; open the store again as a new installation under a new device id")]
+    #[error(
+        "the device's local data was wiped; open the store again as a new installation under a new device id"
+    )]
     Wiped,
 
     /// A stored value could not be decoded; the database was changed outside Vigil or is

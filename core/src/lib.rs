@@ -25,12 +25,13 @@ pub mod wording;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use vigil::{AttachmentFile, MAX_ATTACHMENTS_PER_RECORD};
+pub use vigil::REMOTE_WIPE_FLUSH_BUDGET;
 pub use vigil::{
-    AdoptionReport, CheckIn, Config, DEFAULT_RETENTION_MS, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES,
-    MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ProtectionState, ShiftReport, SyncSummary, Vigil,
+    AdoptionReport, CheckIn, Config, DEFAULT_RETENTION_MS, FixOutcome, MAX_CATEGORY_BYTES,
+    MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES, PanicOutcome, ProtectionState, ShiftReport,
+    SyncSummary, Vigil,
 };
+pub use vigil::{AttachmentFile, MAX_ATTACHMENTS_PER_RECORD};
 pub use vigil::{
     HeartbeatPolicy, MOTION_THRESHOLD_MPS2, ManDownListener, ManDownPolicy, ManDownStage,
 };
-pub use vigil::REMOTE_WIPE_FLUSH_BUDGET;

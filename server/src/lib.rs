@@ -9,8 +9,8 @@
 //! [`ServerStore`] reads the database for inspection.
 
 mod api;
-mod commands;
 mod attachment_store;
+mod commands;
 mod db;
 mod dev_cert;
 mod error;
@@ -33,10 +33,10 @@ use vigil_core::crypto::SocSealingKey;
 use vigil_core::model::Site;
 
 pub use api::{MAX_BATCH_RECORDS, MAX_BODY_BYTES};
+pub use attachment_store::ServerAttachment;
 pub use commands::queue_command;
 pub use db::commands::QueuedCommand;
 pub use dev_cert::{DevCertificate, generate_dev_certificate};
-pub use attachment_store::ServerAttachment;
 pub use error::ServerError;
 pub use operator::acknowledge_alert;
 pub use run::{RunningServer, SHUTDOWN_GRACE, serve, serve_with_tls, start, start_with_tls};

@@ -43,10 +43,12 @@ async fn device_pulls_commands_after_cursor() {
     let none = client.get("/v1/commands?cursor=0", Some(&other)).await;
     assert_eq!(none.body["commands"], json!([]), "another device's commands stay hidden");
 
-    let ack = client.post("/v1/commands/ack", Some(&token), &json!({"through_seq": first_seq})).await;
+    let ack =
+        client.post("/v1/commands/ack", Some(&token), &json!({"through_seq": first_seq})).await;
     assert_eq!(ack.status, 200, "{}", ack.body);
     assert_eq!(ack.body["acknowledged"], json!(1));
-    let again = client.post("/v1/commands/ack", Some(&token), &json!({"through_seq": first_seq})).await;
+    let again =
+        client.post("/v1/commands/ack", Some(&token), &json!({"through_seq": first_seq})).await;
     assert_eq!(again.body["acknowledged"], json!(0), "a repeated ack changes nothing");
 
     let listed = client.get(path, Some(OPERATOR_TOKEN)).await;
@@ -73,10 +75,18 @@ async fn queue_rejects_bad_requests() {
     let token = client.enroll("phone-1").await;
 
     let unknown_kind = client
-        .post("/v1/operator/devices/phone-1/commands", Some(OPERATOR_TOKEN), &json!({"kind": "format"}))
+        .post(
+            "/v1/operator/devices/phone-1/commands",
+            Some(OPERATOR_TOKEN),
+            &json!({"kind": "format"}),
+        )
         .await;
     let unknown_device = client
-        .post("/v1/operator/devices/phone-9/commands", Some(OPERATOR_TOKEN), &json!({"kind": "wipe"}))
+        .post(
+            "/v1/operator/devices/phone-9/commands",
+            Some(OPERATOR_TOKEN),
+            &json!({"kind": "wipe"}),
+        )
         .await;
     let by_device = client
         .post("/v1/operator/devices/phone-1/commands", Some(&token), &json!({"kind": "wipe"}))

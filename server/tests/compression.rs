@@ -33,8 +33,9 @@ async fn post_encoded(
 async fn gzip_push_is_stored() {
     let test = TestServer::start(Vec::new()).await;
     let token = test.client.enroll("phone-1").await;
-    let records: Vec<_> =
-        (1..=20).map(|seq| record("phone-1", seq, incident("Door open at the loading bay"))).collect();
+    let records: Vec<_> = (1..=20)
+        .map(|seq| record("phone-1", seq, incident("Door open at the loading bay")))
+        .collect();
     let json = serde_json::to_vec(&test.client.push_request(&records)).unwrap();
 
     let (status, body) = post_encoded(&test, &token, "gzip", &json, gzip(&json)).await;
@@ -65,7 +66,8 @@ async fn invalid_gzip_is_400() {
     let test = TestServer::start(Vec::new()).await;
     let token = test.client.enroll("phone-1").await;
 
-    let (status, body) = post_encoded(&test, &token, "gzip", b"", b"{\"records\":[]}".to_vec()).await;
+    let (status, body) =
+        post_encoded(&test, &token, "gzip", b"", b"{\"records\":[]}".to_vec()).await;
 
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_request");

@@ -5,8 +5,8 @@
 
 mod adopted;
 mod alerts;
-mod commands;
 mod attachments;
+mod commands;
 mod encryption;
 mod evidence;
 mod lifecycle;

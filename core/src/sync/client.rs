@@ -131,8 +131,7 @@ impl SyncClient {
         // outbox applies to the JSON built above, not to the bytes on the wire.
         let compress = body.len() >= compression::MIN_COMPRESSED_BYTES;
         let body = Bytes::from(body);
-        self.send(reqwest::Method::POST, "/v1/records", Some(token), body, &headers, compress)
-            .await
+        self.send(reqwest::Method::POST, "/v1/records", Some(token), body, &headers, compress).await
     }
 
     /// Sends one panic alert on the fast path.

@@ -36,12 +36,12 @@ use crate::store::{QuarantinedDatabase, Store};
 use crate::sync::{RequestSigner, SyncClient};
 use crate::time::{BootClock, MonotonicClock};
 
-pub use commands::REMOTE_WIPE_FLUSH_BUDGET;
 pub use attachments::{AttachmentFile, MAX_ATTACHMENTS_PER_RECORD};
 pub use capture::{
     CheckIn, FixOutcome, MAX_CATEGORY_BYTES, MAX_INCIDENT_TEXT_BYTES, MAX_SCAN_PAYLOAD_BYTES,
     PanicOutcome,
 };
+pub use commands::REMOTE_WIPE_FLUSH_BUDGET;
 pub use config::{Config, DEFAULT_RETENTION_MS};
 pub use heartbeat::ProtectionState;
 pub use heartbeat_task::HeartbeatPolicy;

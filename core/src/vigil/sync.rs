@@ -254,7 +254,11 @@ impl Vigil {
     }
 
     /// Pushes one batch and applies the reply. Returns the acknowledged and rejected counts.
-    pub(super) async fn push_batch(&self, token: &str, batch: &[QueuedRecord]) -> Result<(u64, u64)> {
+    pub(super) async fn push_batch(
+        &self,
+        token: &str,
+        batch: &[QueuedRecord],
+    ) -> Result<(u64, u64)> {
         let ids: Vec<_> = batch.iter().map(|record| record.id).collect();
         let sent_ids = ids.clone();
         self.blocking(move |vigil| vigil.store().mark_sent(&sent_ids)).await?;

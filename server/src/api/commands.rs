@@ -57,7 +57,12 @@ pub(crate) async fn acknowledge(
         .call(move |connection| commands::acknowledge(connection, &device_id, through_seq, now))
         .await?;
 
-    tracing::info!(device_id = device.device_id, through_seq, acknowledged, "commands acknowledged");
+    tracing::info!(
+        device_id = device.device_id,
+        through_seq,
+        acknowledged,
+        "commands acknowledged"
+    );
     Ok(Json(CommandsAckResponse { acknowledged, server_time_ms: now_ms() }))
 }
 

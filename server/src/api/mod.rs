@@ -13,9 +13,9 @@ mod evidence;
 mod heartbeat;
 mod operator;
 mod records;
+mod request_auth;
 mod rescued;
 mod sites;
-mod request_auth;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -93,10 +93,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/commands", get(commands::pull).route_layer(signed.clone()))
         .route("/v1/commands/ack", post(commands::acknowledge).route_layer(signed))
         .route("/v1/operator/sites/{id}", get(sites::get).put(sites::put))
-        .route(
-            "/v1/operator/devices/{id}/commands",
-            post(commands::queue).get(commands::list),
-        )
+        .route("/v1/operator/devices/{id}/commands", post(commands::queue).get(commands::list))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -51,7 +51,11 @@ pub(crate) async fn put(
         state.db.call(move |connection| site_edits::put(connection, &site, precondition)).await?;
     match outcome {
         EditOutcome::Stored(site) => {
-            tracing::info!(site_id = site.id, revision = site.revision, "an operator edited a site");
+            tracing::info!(
+                site_id = site.id,
+                revision = site.revision,
+                "an operator edited a site"
+            );
             Ok(with_etag(site))
         }
         EditOutcome::Conflict(Some(stored)) => Err(ApiError::revision_conflict(format!(

@@ -84,8 +84,8 @@ pub(crate) fn after(
     let mut commands = Vec::new();
     for row in rows {
         let (seq, kind, queued_at_ms) = row?;
-        let kind = serde_json::from_value(serde_json::Value::String(kind))
-            .unwrap_or(CommandKind::Unknown);
+        let kind =
+            serde_json::from_value(serde_json::Value::String(kind)).unwrap_or(CommandKind::Unknown);
         commands.push(DeviceCommand { seq, kind, queued_at_ms });
     }
     Ok(commands)
