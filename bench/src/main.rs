@@ -41,6 +41,8 @@ enum Which {
 
 fn main() {
     let options = Options::parse();
+    // Every HTTP client of the benchmarks, baselines included, uses rustls with `ring`.
+    vigil_core::sync::install_default_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
