@@ -176,19 +176,7 @@ async fn sms_fallback_times(folder: &tempfile::TempDir, count: usize) -> Vec<f64
 }
 
 async fn start_server(folder: &tempfile::TempDir) -> RunningServer {
-    let config = ServerConfig {
-        database: folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
-        enrollment_code: "bench".into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(folder.path().join("soc.db"), "bench").unwrap();
     vigil_server::start(config, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("failed to start the server")

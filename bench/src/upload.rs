@@ -60,19 +60,7 @@ pub async fn run(rounds: usize) {
 /// Returns MiB of the encrypted stream per second, and that stream.
 async fn vigil_upload_rate() -> (f64, Vec<u8>) {
     let folder = tempfile::tempdir().expect("failed to create a temp folder");
-    let server_config = ServerConfig {
-        database: folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
-        enrollment_code: "bench".into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let server_config = ServerConfig::new(folder.path().join("soc.db"), "bench").unwrap();
     let server = vigil_server::start(server_config, "127.0.0.1:0".parse().unwrap())
         .await
         .expect("failed to start the server");

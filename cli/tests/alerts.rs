@@ -22,17 +22,7 @@ async fn wait_until(what: &str, check: impl Fn() -> bool) {
 async fn operator_acknowledges_alert() {
     let folder = tempfile::tempdir().unwrap();
     let database = folder.path().join("soc.db");
-    let config = ServerConfig {
-        database: database.clone(),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&database))
-                .unwrap(),
-        ),
-        enrollment_code: "code".into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(database.clone(), "code").unwrap();
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let mut device_config = Config::new("phone-9", "guard-9", server.url(), "code");
     device_config.alert_resend_interval_ms = 100;

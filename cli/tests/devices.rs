@@ -10,17 +10,7 @@ use vigil_server::ServerConfig;
 async fn devices_lists_heartbeats_and_silent() {
     let folder = tempfile::tempdir().unwrap();
     let database = folder.path().join("soc.db");
-    let config = ServerConfig {
-        database: database.clone(),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&database))
-                .unwrap(),
-        ),
-        enrollment_code: "code".into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(database.clone(), "code").unwrap();
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let device = Vigil::open(
         folder.path().join("device.db"),

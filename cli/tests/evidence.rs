@@ -41,15 +41,8 @@ async fn exported_records_verify_and_edits_are_caught() {
     let folder = tempfile::tempdir().unwrap();
     let database = folder.path().join("soc.db");
     let config = ServerConfig {
-        database: database.clone(),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&database))
-                .unwrap(),
-        ),
-        enrollment_code: "code".into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
         operator_token: Some(OPERATOR_TOKEN.into()),
+        ..ServerConfig::new(database.clone(), "code").unwrap()
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let device_config = Config::new("phone-3", "guard-3", server.url(), "code");
@@ -135,15 +128,8 @@ async fn flipped_byte_in_file_fails_verify() {
     let folder = tempfile::tempdir().unwrap();
     let database = folder.path().join("soc.db");
     let config = ServerConfig {
-        database: database.clone(),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(&database))
-                .unwrap(),
-        ),
-        enrollment_code: "code".into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
         operator_token: Some(OPERATOR_TOKEN.into()),
+        ..ServerConfig::new(database.clone(), "code").unwrap()
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let device_config = Config::new("phone-4", "guard-4", server.url(), "code");

@@ -68,6 +68,31 @@ pub struct ServerConfig {
     pub sealing_key: Arc<SocSealingKey>,
 }
 
+impl ServerConfig {
+    /// Returns a configuration for `database` with no sites, tag keys or operator token,
+    /// and the sealing key kept next to the database ([`sealing_key_path`]), created on
+    /// first use.
+    ///
+    /// # Errors
+    ///
+    /// As [`load_or_create_sealing_key`].
+    pub fn new(
+        database: impl Into<PathBuf>,
+        enrollment_code: impl Into<String>,
+    ) -> Result<Self, ServerError> {
+        let database = database.into();
+        let sealing_key = load_or_create_sealing_key(&sealing_key_path(&database))?;
+        Ok(Self {
+            database,
+            enrollment_code: enrollment_code.into(),
+            sites: Vec::new(),
+            tag_keys: Vec::new(),
+            operator_token: None,
+            sealing_key: Arc::new(sealing_key),
+        })
+    }
+}
+
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter

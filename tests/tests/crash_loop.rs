@@ -78,19 +78,7 @@ async fn killed_device_keeps_every_saved_record() {
 
     let server_folder = tempfile::tempdir().unwrap();
     let device_folder = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        database: server_folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &server_folder.path().join("soc.db"),
-            ))
-            .unwrap(),
-        ),
-        enrollment_code: CODE.into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(server_folder.path().join("soc.db"), CODE).unwrap();
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let database = device_folder.path().join("device.db");
 

@@ -57,17 +57,9 @@ async fn device_verifies_tags_with_pulled_key() {
     let device_folder = tempfile::tempdir().unwrap();
     let (signer, _) = TagSigner::generate("soc-2026").unwrap();
     let config = ServerConfig {
-        database: server_folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &server_folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
-        enrollment_code: CODE.into(),
         sites: vec![site()],
         tag_keys: vec![signer.public_key()],
-        operator_token: None,
+        ..ServerConfig::new(server_folder.path().join("soc.db"), CODE).unwrap()
     };
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
 

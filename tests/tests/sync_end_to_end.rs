@@ -58,17 +58,8 @@ fn certificate() -> &'static DevCertificate {
 
 async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningServer {
     let config = ServerConfig {
-        database: folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
-        enrollment_code: CODE.into(),
         sites: vec![site()],
-        tag_keys: Vec::new(),
-        operator_token: None,
+        ..ServerConfig::new(folder.path().join("soc.db"), CODE).unwrap()
     };
     let certificate = certificate();
     let tls = ServerTls::from_pem(certificate.chain_pem.as_bytes(), certificate.key_pem.as_bytes())

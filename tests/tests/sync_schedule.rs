@@ -23,19 +23,7 @@ const DEVICE: &str = "device-schedule";
 const T0: i64 = 1_764_806_400_000;
 
 async fn start_server(folder: &tempfile::TempDir, addr: SocketAddr) -> RunningServer {
-    let config = ServerConfig {
-        database: folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.path().join("soc.db"),
-            ))
-            .expect("the SOC sealing key must load"),
-        ),
-        enrollment_code: CODE.into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(folder.path().join("soc.db"), CODE).unwrap();
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }
 

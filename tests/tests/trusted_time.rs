@@ -29,19 +29,7 @@ struct Setup {
 async fn setup(wall_offset_ms: i64) -> Setup {
     let server_folder = tempfile::tempdir().unwrap();
     let device_folder = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
-        database: server_folder.path().join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &server_folder.path().join("soc.db"),
-            ))
-            .unwrap(),
-        ),
-        enrollment_code: CODE.into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(server_folder.path().join("soc.db"), CODE).unwrap();
     let server = vigil_server::start(config, "127.0.0.1:0".parse().unwrap()).await.unwrap();
 
     let wall = ManualClock::new(SystemClock.now_ms() + wall_offset_ms);

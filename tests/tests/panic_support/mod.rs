@@ -22,19 +22,7 @@ pub const CODE: &str = "enroll-me";
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub async fn start_server(folder: &Path, addr: SocketAddr) -> RunningServer {
-    let config = ServerConfig {
-        database: folder.join("soc.db"),
-        sealing_key: std::sync::Arc::new(
-            vigil_server::load_or_create_sealing_key(&vigil_server::sealing_key_path(
-                &folder.join("soc.db"),
-            ))
-            .unwrap(),
-        ),
-        enrollment_code: CODE.into(),
-        sites: Vec::new(),
-        tag_keys: Vec::new(),
-        operator_token: None,
-    };
+    let config = ServerConfig::new(folder.join("soc.db"), CODE).unwrap();
     vigil_server::start(config, addr).await.expect("the reference server must start")
 }
 
