@@ -19,8 +19,8 @@ use vigil_server::ServerConfig;
 /// The store setting that keeps the device key's PKCS #8 document, in base64url.
 const DEVICE_SIGNING_KEY: &str = "device_signing_key";
 
-/// What the baseline needs to send the device's batches as the device would: the SOC key
-/// that opens their boxes and the device key that signs the requests.
+/// The device's batches and keys, so the baseline can send them as the device would: the
+/// SOC key opens their boxes and the device key signs the requests.
 struct Device {
     batches: Vec<Vec<u8>>,
     sealing_key: Arc<SocSealingKey>,

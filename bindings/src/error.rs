@@ -67,7 +67,7 @@ pub enum VigilError {
     /// key.
     #[error("the store is locked: {detail}")]
     Locked {
-        /// What could not be unlocked.
+        /// The store or key that could not be unlocked, and why.
         detail: String,
     },
     /// The device's local data was wiped, locally or by the SOC's remote wipe command.

@@ -210,7 +210,7 @@ impl Vigil {
     /// Opens (or creates) the store at `path`, a file in the app's private storage, and
     /// starts the alert lane, which resends every alert a previous run left unfinished.
     ///
-    /// `key_store` holds the key-encryption key that wraps the store's data key: the
+    /// `key_store` contains the key-encryption key that wraps the store's data key: the
     /// Android Keystore or iOS Keychain in the apps, `passphrase_key_store` in tests. Without
     /// it, the key is kept in the file `<path>.key` beside the store, which protects a copy
     /// of the store file alone, not a stolen phone.
@@ -607,8 +607,8 @@ impl Vigil {
     /// # Errors
     ///
     /// `Offline` or `Server` when the SOC stays unreachable or failing, and
-    /// `UntrustedServer` at once, without retries, when its TLS certificate is rejected;
-    /// nothing is lost.
+    /// `UntrustedServer` at once, without retries, when its TLS certificate is rejected.
+    /// In every case the records stay queued, so nothing is lost.
     ///
     /// # Cancel safety
     ///

@@ -149,7 +149,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Fetch every record a SOC server holds from one device, with its public key, as an
+    /// Fetch every record a SOC server stores from one device, with its public key, as an
     /// evidence file for `vigil verify`. The JSON goes to stdout.
     Export {
         /// The server's base URL, such as `http://127.0.0.1:8080`.

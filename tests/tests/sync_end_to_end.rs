@@ -49,8 +49,8 @@ fn site() -> Site {
     }
 }
 
-/// The development certificate of this test run, shared so a restarted server presents the
-/// same one.
+/// Returns the development certificate of this test run. It is shared, so a restarted
+/// server presents the same one.
 fn certificate() -> &'static DevCertificate {
     static CERTIFICATE: OnceLock<DevCertificate> = OnceLock::new();
     CERTIFICATE.get_or_init(|| vigil_server::generate_dev_certificate(&["127.0.0.1"]).unwrap())

@@ -43,7 +43,7 @@ impl KeyFileKek {
         };
         if bytes.len() != DATA_KEY_LEN {
             return Err(CryptoError::Malformed(format!(
-                "the key file {} holds {} bytes, not {DATA_KEY_LEN}",
+                "invalid key file {}: {} bytes, expected {DATA_KEY_LEN}; restore it from a backup or wipe the store",
                 path.display(),
                 bytes.len()
             )));

@@ -141,7 +141,7 @@ impl Store {
     }
 }
 
-/// A passphrase KEK with few PBKDF2 iterations, so tests stay fast.
+/// Returns a passphrase KEK with few PBKDF2 iterations, so tests stay fast.
 #[cfg(test)]
 pub(crate) fn test_kek() -> Arc<dyn KeyEncryptionKey> {
     Arc::new(crate::crypto::PassphraseKek::with_iterations("test passphrase", 1_000))

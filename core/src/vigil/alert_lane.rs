@@ -242,7 +242,7 @@ impl Vigil {
                 match attempts.recv().await {
                     Ok(attempt) if attempt.id == id => return attempt.delivered_at_ms,
                     Ok(_) => {}
-                    // The outcome may be among the skipped ones, so the store tells.
+                    // The outcome may be among the skipped messages, so read it from the store.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let status = self.blocking(move |vigil| vigil.store().alert(id)).await;
                         let delivered = status.ok().and_then(|status| status.delivered_at_ms);
@@ -388,7 +388,7 @@ async fn run_lane(vigil: Weak<Inner>, wake: Arc<Notify>) {
                 let started = Instant::now();
                 let result = vigil.send_alert(&record).await;
                 let delivered_at_ms = result.as_ref().ok().map(|reply| reply.delivered_at_ms);
-                // No receiver is the usual case: nobody waits on this alert.
+                // Usually no caller waits on this alert, so a send without receivers is expected.
                 let _ = vigil.inner.alerts.attempts.send(SendAttempt { id, delivered_at_ms });
                 SendResult::Alert { id, started, result }
             });

@@ -134,7 +134,7 @@ impl Vigil {
 }
 
 /// The heartbeat task's loop. It wakes at least every `alert_interval_ms` to check for an
-/// active alert, and holds the `Vigil` only during a round, so dropping the app's last
+/// active alert, and keeps a reference to the `Vigil` only during a round, so dropping the app's last
 /// clone ends it.
 async fn run_heartbeats(vigil: Weak<Inner>, changed: Arc<Notify>, policy: HeartbeatPolicy) {
     let interval = Duration::from_millis(policy.interval_ms);

@@ -84,7 +84,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         received_at_ms INTEGER NOT NULL,
         content TEXT NOT NULL
     ) STRICT;",
-    // Records as evidence: `content` now holds the device's canonical bytes, with the
+    // Records as evidence: `content` now contains the device's canonical bytes, with the
     // device's signature over them, their SHA-256 (the successor's link) and the record's
     // link to its predecessor. Records stored before this migration have NULLs. The fault
     // log keeps every record rejected for a chain or signature fault.
